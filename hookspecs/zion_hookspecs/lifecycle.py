@@ -1,0 +1,97 @@
+"""Lifecycle hooks: configuration, services, commands, RPC methods, panels, metrics.
+
+Call order for ``zion run``: :func:`zion_register_config`, :func:`zion_configure`, every
+``zion_register_*`` hook (backends first, then services, RPC methods, status panels,
+metrics), the services run, and :func:`zion_unconfigure` once they have stopped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._markers import hookspec
+
+if TYPE_CHECKING:
+    import typer
+
+    from .types import (
+        DiagnosticsReport,
+        MetricsSource,
+        Node,
+        Register,
+        RegisterConfigSection,
+        RpcMethod,
+        Service,
+        StatusPanel,
+    )
+
+
+@hookspec
+def zion_register_config(register: RegisterConfigSection) -> None:
+    """Declare configuration sections.
+
+    Call ``register("hello", HelloConfig)`` with an attrs class (or dataclass) whose
+    fields all have defaults. The ``[hello]`` table of the config file,
+    ``ZION_HELLO__<KEY>`` environment variables and ``--set hello.<key>=<value>`` fill
+    it; unknown keys and bad values are reported with the key's full name. Read the
+    result with ``node.config_section("hello")``.
+    """
+
+
+@hookspec(historic=True)
+def zion_configure(node: Node) -> None:
+    """Called once the configuration is final, before anything is registered.
+
+    Historic: a plugin registered later still receives the call. Keep it cheap (no IO
+    that can block for long); start work in a service instead.
+    """
+
+
+@hookspec
+def zion_unconfigure(node: Node) -> None:
+    """Called after every service has stopped, as the node shuts down."""
+
+
+@hookspec
+def zion_register_services(register: Register[Service], node: Node) -> None:
+    """Register :class:`~zion_hookspecs.Service` objects for the runtime to start.
+
+    Services start in registration order (within a plugin) and plugin load order, each
+    awaiting its ``task_status.started()`` before the next one starts, and stop in
+    reverse order.
+    """
+
+
+@hookspec
+def zion_register_commands(cli: typer.Typer) -> None:
+    """Add subcommands to the ``zion`` command line.
+
+    ``cli`` is the root :class:`typer.Typer`; use ``@cli.command()`` or
+    ``cli.add_typer(sub, name="...")``. A name that is already taken is an error naming
+    both plugins. Import heavy modules inside the command function, not at import
+    time, so that ``zion --help`` stays fast.
+    """
+
+
+@hookspec
+def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None:
+    """Register JSON-RPC methods (:class:`~zion_hookspecs.RpcMethod`) with the node API."""
+
+
+@hookspec
+def zion_register_status_panels(register: Register[StatusPanel], node: Node) -> None:
+    """Register panels (:class:`~zion_hookspecs.StatusPanel`) for ``zion status``."""
+
+
+@hookspec
+def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
+    """Register metric sources (:class:`~zion_hookspecs.MetricsSource`) for ``/metrics``."""
+
+
+@hookspec
+def zion_diagnose(report: DiagnosticsReport) -> None:
+    """Add lines to ``zion diagnose``: library versions, CPU features, paths.
+
+    Called for every installed plugin that imports, enabled or not, so it must not
+    need a running node.
+    """

@@ -1,0 +1,372 @@
+"""The interfaces that hooks register, and the node handle that hooks receive.
+
+Everything here is a :class:`typing.Protocol` or a small frozen value type, so a plugin
+never needs to import the kernel. Every registered object carries a ``name``: the key
+under which the kernel's registry stores it and under which configuration selects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteStream, Listener
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Named(Protocol):
+    """Anything a registry can hold: it has a stable, user-facing ``name``."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class Register(Protocol[T_contra]):
+    """The callable that a ``zion_register_*`` hook receives.
+
+    Call it once per object; the object's ``name`` is its registry key. Registering a
+    name that another plugin already registered is an error naming both plugins.
+    """
+
+    def __call__(self, obj: T_contra, /) -> None: ...
+
+
+class RegisterConfigSection(Protocol):
+    """The callable that :func:`~zion_hookspecs.lifecycle.zion_register_config` receives.
+
+    ``section`` is the TOML table name (``[stratum]``), ``cls`` an attrs class (or a
+    dataclass) whose fields all have defaults. The kernel structures the table into an
+    instance, rejecting unknown keys and bad values with an error naming the key.
+    """
+
+    def __call__(self, section: str, cls: type[Any], /) -> None: ...
+
+
+class ReadySignal(Protocol):
+    """The readiness handshake passed to :meth:`Service.run` (anyio's ``TaskStatus``)."""
+
+    def started(self, value: Any = None, /) -> None: ...
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A long-running task that the runtime starts in its task group.
+
+    ``run`` must call ``task_status.started()`` once it is ready (listening, loaded...),
+    then keep running until it is cancelled. Services start in registration order and
+    stop in reverse order. An optional ``async def drain(self) -> None`` is awaited,
+    with a deadline, before the service is cancelled: stop accepting work, flush what
+    was acknowledged. Cleanup after cancellation must be shielded and bounded.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def run(self, *, task_status: ReadySignal) -> None: ...
+
+
+class RegistryView(Protocol[T]):
+    """Read access to one of the kernel's name-keyed registries."""
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        ...
+
+    def get(self, name: str) -> T:
+        """The object registered under ``name``; an error listing the names otherwise."""
+        ...
+
+    def select(self, name: str | None) -> T:
+        """The configured backend.
+
+        ``name`` is what configuration asked for. ``None`` is accepted only when exactly
+        one object is registered; otherwise the error lists the choices.
+        """
+        ...
+
+
+RegistryKind = Literal[
+    "consensus",
+    "hasher",
+    "storage",
+    "transport",
+    "pool_policy",
+    "bridge",
+    "rpc_method",
+    "status_panel",
+    "metrics",
+]
+
+
+class Node(Protocol):
+    """The running node as hooks and services see it (the kernel's public handle)."""
+
+    @property
+    def network(self) -> str:
+        """``mainnet``, ``testnet`` or ``devnet``."""
+        ...
+
+    @property
+    def data_dir(self) -> Path:
+        """The node's data directory (exists, and is locked by this process while it runs)."""
+        ...
+
+    def config_section(self, section: str) -> Any:
+        """The structured configuration object of ``section`` (``node``, ``stratum``...)."""
+        ...
+
+    def registry(self, kind: RegistryKind) -> RegistryView[Any]:
+        """One of the name-keyed registries; filled once all plugins have registered."""
+        ...
+
+    def emit(self, event: str, /, **kwargs: Any) -> None:
+        """Call the event hook ``zion_<event>`` on every plugin.
+
+        A plugin whose handler raises is logged and does not stop the others.
+        """
+        ...
+
+    def request_shutdown(self, reason: str) -> None:
+        """Ask the runtime to stop every service gracefully."""
+        ...
+
+
+# ---------------------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True, slots=True)
+class HashCapabilities:
+    """What a hashing backend can do.
+
+    ``exact``: results are bit-exact RandomX (a GPU backend may not be trusted to be);
+    ``can_mine``: supports :meth:`HashBackend.search`; ``can_verify``: may be used to
+    check blocks and shares.
+    """
+
+    exact: bool
+    can_mine: bool
+    can_verify: bool
+
+
+class HashBackend(Protocol):
+    """A proof-of-work hashing backend (``randomx-cpu``, ``randomx-gpu``...).
+
+    Methods are synchronous and may take milliseconds: callers run them in worker
+    threads, never on the event loop.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> HashCapabilities: ...
+
+    def set_key(self, key: bytes) -> None:
+        """Switch to the seed ``key`` (prepares cache/dataset; may be slow)."""
+        ...
+
+    def hash(self, blob: bytes) -> bytes:
+        """The 32-byte hash of one hashing blob under the current key."""
+        ...
+
+    def hash_batch(self, blobs: Sequence[bytes]) -> list[bytes]:
+        """The hashes of several blobs, in order."""
+        ...
+
+    def search(
+        self, blob: bytes, *, nonce_offset: int, start: int, count: int, target: int
+    ) -> list[tuple[int, bytes]]:
+        """Try nonces ``start .. start+count-1`` (u32 little-endian at ``nonce_offset``).
+
+        Returns the ``(nonce, hash)`` pairs whose hash, read as a little-endian 256-bit
+        integer, is at most ``target``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the cache, dataset and VMs."""
+        ...
+
+
+class ConsensusRules(Protocol):
+    """The chain rules of one consensus implementation, registered by name."""
+
+    @property
+    def name(self) -> str: ...
+
+    def networks(self) -> Iterable[str]:
+        """The network names these rules define (``mainnet``, ``testnet``, ``devnet``)."""
+        ...
+
+
+class Storage(Protocol):
+    """An open key-value store with atomic batches (keys and values are bytes)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iter_prefix(self, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
+        """Pairs whose key starts with ``prefix``, in key order."""
+        ...
+
+    def write_batch(
+        self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes] = ()
+    ) -> None:
+        """Apply all puts and deletes atomically and durably, or none of them."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StorageBackend(Protocol):
+    """A storage engine (``sqlite``, ``lmdb``...): opens stores inside the data directory."""
+
+    @property
+    def name(self) -> str: ...
+
+    def open(self, path: Path, *, create: bool = True) -> Storage: ...
+
+
+class Transport(Protocol):
+    """A byte-stream transport (plain TCP, TLS, a SOCKS proxy...) for networking plugins."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def connect(self, host: str, port: int) -> ByteStream: ...
+
+    async def listen(self, host: str, port: int) -> Listener[ByteStream]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    """One accepted pool share, as payout policies see it."""
+
+    address: str
+    difficulty: int
+    timestamp: float
+    worker: str = ""
+
+
+class PoolPolicy(Protocol):
+    """A payout scheme for the pool (``pplns``, ``solo``...)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def split_reward(self, reward: int, shares: Sequence[ShareRecord]) -> Mapping[str, int]:
+        """Divide ``reward`` (atomic units) among addresses; the parts sum to at most ``reward``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStatus:
+    """A bridge's health, for status panels and RPC."""
+
+    chain: str
+    connected: bool
+    detail: str = ""
+
+
+class Bridge(Protocol):
+    """A bridge between ZION and another chain (``solana-bridge``...)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def chain(self) -> str:
+        """The other chain's name (``solana``, ``stellar``...)."""
+        ...
+
+    def status(self) -> BridgeStatus: ...
+
+
+# ---------------------------------------------------------------------------- lifecycle
+
+
+@dataclass(frozen=True, slots=True)
+class RpcMethod:
+    """A JSON-RPC method contributed by a plugin.
+
+    ``handler`` receives the decoded ``params`` and returns a JSON-shaped result (or an
+    awaitable of one). ``restricted`` methods are admin-only, as in monerod's restricted
+    mode. ``aliases`` are extra names (``getblockcount`` for ``get_block_count``).
+    """
+
+    name: str
+    handler: Callable[[Any], Any | Awaitable[Any]]
+    restricted: bool = False
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+
+class StatusPanel(Protocol):
+    """A panel of ``zion status``: a title and a JSON-shaped snapshot of key/value rows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    def snapshot(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSample:
+    """One metric value, in Prometheus terms (``kind``: counter, gauge or histogram sum)."""
+
+    name: str
+    kind: Literal["counter", "gauge"]
+    help: str
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class MetricsSource(Protocol):
+    """A source of metric samples, read on every scrape (must be cheap)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def collect(self) -> Iterable[MetricSample]: ...
+
+
+class DiagnosticsReport(Protocol):
+    """What :func:`~zion_hookspecs.lifecycle.zion_diagnose` writes into."""
+
+    def add(self, key: str, value: object, /) -> None:
+        """Add one line ``key: value`` to the calling plugin's section."""
+        ...
+
+
+__all__ = [
+    "Bridge",
+    "BridgeStatus",
+    "ConsensusRules",
+    "DiagnosticsReport",
+    "HashBackend",
+    "HashCapabilities",
+    "MetricSample",
+    "MetricsSource",
+    "Named",
+    "Node",
+    "PoolPolicy",
+    "ReadySignal",
+    "Register",
+    "RegisterConfigSection",
+    "RegistryKind",
+    "RegistryView",
+    "RpcMethod",
+    "Service",
+    "ShareRecord",
+    "StatusPanel",
+    "Storage",
+    "StorageBackend",
+    "Transport",
+]

@@ -1,0 +1,61 @@
+"""The ZION kernel: plugin manager, registries, configuration, runtime and CLI.
+
+The kernel holds no hashing, storage, networking or chain rules: those are plugins. Its
+public API is what this module exports; plugins use it together with ``zion_hookspecs``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .bootstrap import LoadedPlugins, build_node, load_plugins
+from .config import ConfigSources, ZionConfig
+from .errors import (
+    ConfigError,
+    DataDirLockedError,
+    PluginConflictError,
+    PluginError,
+    PluginLoadError,
+    RegistryError,
+    ServiceError,
+    UnknownBackendError,
+    UnknownPluginError,
+    UsageError,
+    ZionError,
+)
+from .node import ZionNode
+from .plugins import ESSENTIAL_PLUGINS, RESERVED_NAMES, PluginEntry, discover
+from .registry import Registry
+from .runtime import Runtime
+
+try:
+    __version__ = version("zion")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ESSENTIAL_PLUGINS",
+    "RESERVED_NAMES",
+    "ConfigError",
+    "ConfigSources",
+    "DataDirLockedError",
+    "LoadedPlugins",
+    "PluginConflictError",
+    "PluginEntry",
+    "PluginError",
+    "PluginLoadError",
+    "Registry",
+    "RegistryError",
+    "Runtime",
+    "ServiceError",
+    "UnknownBackendError",
+    "UnknownPluginError",
+    "UsageError",
+    "ZionConfig",
+    "ZionError",
+    "ZionNode",
+    "__version__",
+    "build_node",
+    "discover",
+    "load_plugins",
+]
