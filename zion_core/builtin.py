@@ -43,7 +43,7 @@ def zion_diagnose(report: DiagnosticsReport) -> None:
 
 
 class NodePanel:
-    """The ``node`` panel of ``zion status``."""
+    """The ``node`` status panel: network, data directory, uptime, plugins."""
 
     name = "node"
     title = "Node"

@@ -168,9 +168,10 @@ class RawConfig:
 def parse_value(text: str) -> Any:
     """A TOML value (``5``, ``true``, ``["a"]``, ``"x"``), or the text itself as a string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        document = tomllib.loads(f"v = {text}")
     except tomllib.TOMLDecodeError:
         return text
+    return document["v"] if len(document) == 1 else text
 
 
 def parse_assignment(item: str) -> tuple[str, str, Any]:
@@ -415,6 +416,8 @@ def _drop_none(value: Any) -> Any:
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
         return [_drop_none(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_drop_none(v) for v in value)
     return value
 
 

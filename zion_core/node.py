@@ -131,6 +131,12 @@ class ZionNode:
                 hook, lambda plugin, r=registry: {"register": r.bind(plugin), "node": self}
             ):
                 pass
+        # A backend named in [backends] must exist now, not when first used.
+        for kind, (_, _, key) in REGISTRIES.items():
+            if key is not None and key.startswith("backends."):
+                wanted = getattr(self.config.backends, key.removeprefix("backends."))
+                if wanted is not None:
+                    self.registries[kind].get(wanted)
 
     # -- the Node protocol ------------------------------------------------------------
 

@@ -285,16 +285,17 @@ class PluginHost:
     ) -> Iterator[tuple[str, Any]]:
         """Call ``hook_name`` one implementation at a time, in registration order.
 
+        ``tryfirst``/``trylast`` are honoured; wrappers are not applied (registration and
+        event hooks are called plugin by plugin, so that each gets its own arguments and
+        one plugin's failure can be attributed to it).
+
         ``kwargs_for(plugin_name)`` builds the arguments for that plugin, so registration
         hooks can hand each plugin a ``register`` bound to its name. Yields
         ``(plugin_name, result)``. An exception propagates, annotated with the plugin,
         unless ``on_error`` is given: then it receives the failure and the call goes on
         with the next plugin.
         """
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            if impl.hookwrapper or impl.wrapper:
-                continue
+        for impl in self.ordered_impls(hook_name):
             kwargs = kwargs_for(impl.plugin_name)
             if trace_logger.isEnabledFor(logging.DEBUG):
                 trace_logger.debug("%s -> %s", hook_name, impl.plugin_name)
@@ -307,6 +308,19 @@ class PluginHost:
                 on_error(impl.plugin_name, exc)
                 continue
             yield impl.plugin_name, result
+
+    def ordered_impls(self, hook_name: str) -> list[Any]:
+        """Non-wrapper implementations: ``tryfirst`` ones, then the rest in registration
+        order, then ``trylast`` ones."""
+        impls = [
+            impl
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls()
+            if not (impl.hookwrapper or impl.wrapper)
+        ]
+        first = [impl for impl in impls if impl.tryfirst]
+        last = [impl for impl in impls if impl.trylast][::-1]  # pluggy keeps these reversed
+        middle = [impl for impl in impls if not (impl.tryfirst or impl.trylast)]
+        return first + middle + last
 
     def call_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Exception]]:
         """Call every implementation; log and collect failures instead of stopping."""

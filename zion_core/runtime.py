@@ -66,6 +66,8 @@ class Runtime:
         self._shutdown: anyio.Event | None = None
         self._forced = False
         self._pending_reason: str | None = None
+        self._startup_scope: anyio.CancelScope | None = None
+        self._drain_scope: anyio.CancelScope | None = None
 
     # -- public -------------------------------------------------------------------------
 
@@ -78,41 +80,64 @@ class Runtime:
             self.shutdown_reason = reason
             logger.info("shutting down: %s", reason)
             self._shutdown.set()
+            if self._startup_scope is not None:
+                self._startup_scope.cancel()
 
     @property
     def failed(self) -> list[ServiceHandle]:
         return [h for h in self.handles if h.error is not None]
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> int:
-        """Start every service, wait for shutdown, stop them; 0 if all went well, else 1."""
+        """Start every service, wait for shutdown, stop them; 0 if all went well, else 1.
+
+        Cancelling this call is a shutdown request like any other: the services still
+        stop in order, within the deadlines, before the cancellation goes on.
+        """
         self._shutdown = anyio.Event()
+        self._startup_scope = anyio.CancelScope()
         if self._pending_reason:
             self.request_shutdown(self._pending_reason)
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._shutdown_when_cancelled)
+            with anyio.CancelScope(shield=True):
+                start_error = await self._serve(task_status)
+            outer.cancel_scope.cancel()
+        if start_error is not None:
+            raise start_error
+        return 1 if self.failed else 0
+
+        # -- internals ----------------------------------------------------------------------
+
+    async def _shutdown_when_cancelled(self) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.request_shutdown("cancelled")
+
+    async def _serve(self, task_status: TaskStatus[None]) -> ServiceError | None:
+        assert self._shutdown is not None
         start_error: ServiceError | None = None
         async with anyio.create_task_group() as tg:
             if self.handle_signals:
                 await tg.start(self._watch_signals)
             try:
-                await self._start_all(tg)
-            except ServiceError as exc:
-                start_error = exc
-            else:
-                logger.info(
-                    "ready: %d service(s) running%s",
-                    len(self.handles),
-                    (": " + ", ".join(h.name for h in self.handles)) if self.handles else "",
-                )
+                assert self._startup_scope is not None
+                with self._startup_scope:
+                    await self._start_all(tg)
+                if not self._shutdown.is_set():
+                    logger.info(
+                        "ready: %d service(s) running%s",
+                        len(self.handles),
+                        (": " + ", ".join(h.name for h in self.handles)) if self.handles else "",
+                    )
                 task_status.started()
                 await self._shutdown.wait()
+            except ServiceError as exc:
+                start_error = exc
             finally:
-                with anyio.CancelScope(shield=True):
-                    await self._stop_all()
+                await self._stop_all()
                 tg.cancel_scope.cancel()
-        if start_error is not None:
-            raise start_error
-        return 1 if self.failed else 0
-
-    # -- internals ----------------------------------------------------------------------
+        return start_error
 
     async def _watch_signals(self, *, task_status: TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(*SHUTDOWN_SIGNALS) as signals:
@@ -128,6 +153,8 @@ class Runtime:
 
     def _force(self) -> None:
         self._forced = True
+        if self._drain_scope is not None:
+            self._drain_scope.cancel()
         for handle in self.handles:
             if handle.scope is not None:
                 handle.scope.cancel()
@@ -198,11 +225,13 @@ class Runtime:
             drain = getattr(handle.service, "drain", None)
             if drain is not None and not self._forced:
                 with anyio.move_on_after(self.drain_timeout) as drain_scope:
+                    self._drain_scope = drain_scope
                     try:
                         await drain()
                     except Exception:
                         logger.exception("service %r failed while draining", handle.name)
-                if drain_scope.cancelled_caught:
+                self._drain_scope = None
+                if drain_scope.cancelled_caught and not self._forced:
                     logger.warning(
                         "service %r did not drain within %g s (runtime.drain_timeout)",
                         handle.name,

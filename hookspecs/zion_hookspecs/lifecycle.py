@@ -66,10 +66,13 @@ def zion_register_services(register: Register[Service], node: Node) -> None:
 def zion_register_commands(cli: typer.Typer) -> None:
     """Add subcommands to the ``zion`` command line.
 
-    ``cli`` is the root :class:`typer.Typer`; use ``@cli.command()`` or
-    ``cli.add_typer(sub, name="...")``. A name that is already taken is an error naming
-    both plugins. Import heavy modules inside the command function, not at import
-    time, so that ``zion --help`` stays fast.
+    ``cli`` is a :class:`typer.Typer` of the calling plugin's own; use ``@cli.command()``
+    or ``cli.add_typer(sub, name="...")``. Its commands are added to the root command
+    line; a name that the kernel or another plugin already uses is skipped with a
+    warning naming both. Commands are collected from every installed plugin (not only
+    those a node loads) when the command asked for is not a built-in one. Import heavy
+    modules inside the command function, not at import time, so ``zion --help`` stays
+    fast.
     """
 
 
@@ -80,12 +83,12 @@ def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None
 
 @hookspec
 def zion_register_status_panels(register: Register[StatusPanel], node: Node) -> None:
-    """Register panels (:class:`~zion_hookspecs.StatusPanel`) for ``zion status``."""
+    """Register panels (:class:`~zion_hookspecs.StatusPanel`) for the node's status views."""
 
 
 @hookspec
 def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
-    """Register metric sources (:class:`~zion_hookspecs.MetricsSource`) for ``/metrics``."""
+    """Register metric sources (:class:`~zion_hookspecs.MetricsSource`), read on every scrape."""
 
 
 @hookspec

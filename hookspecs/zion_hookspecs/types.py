@@ -91,6 +91,7 @@ class RegistryView(Protocol[T]):
 
 
 RegistryKind = Literal[
+    "service",
     "consensus",
     "hasher",
     "storage",
@@ -113,7 +114,7 @@ class Node(Protocol):
 
     @property
     def data_dir(self) -> Path:
-        """The node's data directory (exists, and is locked by this process while it runs)."""
+        """The node's data directory; ``zion run`` creates it and holds its lock while running."""
         ...
 
     def config_section(self, section: str) -> Any:
@@ -306,7 +307,7 @@ class RpcMethod:
 
 
 class StatusPanel(Protocol):
-    """A panel of ``zion status``: a title and a JSON-shaped snapshot of key/value rows."""
+    """A status panel: a title and a JSON-shaped snapshot of key/value rows."""
 
     @property
     def name(self) -> str: ...
@@ -319,7 +320,7 @@ class StatusPanel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MetricSample:
-    """One metric value, in Prometheus terms (``kind``: counter, gauge or histogram sum)."""
+    """One metric value, in Prometheus terms (``kind``: counter or gauge)."""
 
     name: str
     kind: Literal["counter", "gauge"]

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 
@@ -130,13 +129,15 @@ def _first_command(args: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zion`` console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    verbosity = sum(a.count("v") for a in args if a.startswith("-v") and set(a[1:]) == {"v"})
-    verbosity += args.count("--verbose")
-    if "-q" in args or "--quiet" in args:
+    command = _first_command(args)
+    globals_ = args[: args.index(command)] if command is not None else args
+    verbosity = sum(len(a) - 1 for a in globals_ if a.startswith("-v") and set(a[1:]) == {"v"})
+    verbosity += globals_.count("--verbose")
+    if "-q" in globals_ or "--quiet" in globals_:
         verbosity = -1
     output.configure_logging(verbosity)
     app = build_app()
-    if _first_command(args) not in BUILTIN_COMMANDS:
+    if command not in BUILTIN_COMMANDS:
         import os
 
         for warning in add_plugin_commands(
@@ -144,13 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             output.warning(warning)
     try:
-        result = app(args=args, prog_name="zion", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        output.error("aborted")
-        return 130
+        app(args=args, prog_name="zion", standalone_mode=True)
+    except SystemExit as exc:  # typer's own exit: usage errors (2), --help, typer.Exit
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except ZionError as exc:
         output.error(str(exc))
         if verbosity > 0 and exc.__cause__ is not None:
@@ -166,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             output.stderr.print("run with -v for the traceback")
         return 1
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def entry() -> None:

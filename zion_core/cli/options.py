@@ -11,20 +11,20 @@ from ..config import ConfigSources, Network
 
 NetworkOpt = Annotated[
     Optional[Network],  # noqa: UP045 - typer needs Optional here on 3.11
-    typer.Option("--network", "-n", help="Network to join [env: ZION_NODE__NETWORK].", show_default=False),
+    typer.Option("--network", "-n", help="Network to join \\[env: ZION_NODE__NETWORK].", show_default=False),
 ]
 DataDirOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
         "--data-dir",
-        help="Data directory [default: $ZION_HOME/<network>, ZION_HOME=~/.zion].",
+        help="Data directory \\[default: $ZION_HOME/<network>, ZION_HOME=~/.zion].",
         show_default=False,
         file_okay=False,
     ),
 ]
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--config", "-c", help="TOML config file [env: ZION_CONFIG].", dir_okay=False),
+    typer.Option("--config", "-c", help="TOML config file \\[env: ZION_CONFIG].", dir_okay=False),
 ]
 SetOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
@@ -37,14 +37,14 @@ PluginOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
         "--plugin", "-p", metavar="NAME",
-        help="Load this plugin (repeatable) [env: ZION_PLUGINS, comma-separated].",
+        help="Load this plugin (repeatable) \\[env: ZION_PLUGINS, comma-separated].",
     ),
 ]
 NoPluginOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
         "--no-plugin", metavar="NAME",
-        help="Block this plugin (repeatable) [env: ZION_DISABLED_PLUGINS].",
+        help="Block this plugin (repeatable) \\[env: ZION_DISABLED_PLUGINS].",
     ),
 ]
 
