@@ -9,6 +9,7 @@ import pytest
 import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
+
 from zion_core.config import (
     CORE_SECTIONS,
     ConfigSources,
@@ -55,9 +56,16 @@ def test_defaults(tmp_path: Path) -> None:
 
 def test_layers_in_order_file_env_set_flags(tmp_path: Path) -> None:
     text = '[node]\nnetwork = "testnet"\nlog_level = "debug"\n[pool]\nstart_difficulty = 5\nfee_percent = 2\nbind = "file"\n'
-    environ = {"ZION_POOL__START_DIFFICULTY": "7", "ZION_POOL__BIND": "env", "ZION_CONFIGX": "ignored"}
+    environ = {
+        "ZION_POOL__START_DIFFICULTY": "7",
+        "ZION_POOL__BIND": "env",
+        "ZION_CONFIGX": "ignored",
+    }
     config = config_of(
-        tmp_path, text, environ=environ, sets=["pool.bind=set", "node.network=mainnet"],
+        tmp_path,
+        text,
+        environ=environ,
+        sets=["pool.bind=set", "node.network=mainnet"],
         network="devnet",
     )
     pool = config.section("pool")
@@ -80,7 +88,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
 
 def test_values_from_set_are_toml(tmp_path: Path) -> None:
     config = config_of(
-        tmp_path, sets=["pool.ports=[3333, 5555]", "pool.tls=true", "pool.bind=0.0.0.0:1", "pool.mode=\"x=y\""]
+        tmp_path,
+        sets=["pool.ports=[3333, 5555]", "pool.tls=true", "pool.bind=0.0.0.0:1", 'pool.mode="x=y"'],
     )
     pool = config.section("pool")
     assert pool.ports == (3333, 5555) and pool.tls is True
@@ -97,7 +106,10 @@ def test_data_dir_flag_and_expansion(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("assignment", "message"),
     [
-        ("pool.start_difficulty=abc", r"bad value for pool.start_difficulty \(from --set pool.start_difficulty\): expected an integer, got 'abc'"),
+        (
+            "pool.start_difficulty=abc",
+            r"bad value for pool.start_difficulty \(from --set pool.start_difficulty\): expected an integer, got 'abc'",
+        ),
         ("pool.start_difficulty=1.5", "expected an integer, got 1.5"),
         ("pool.start_difficulty=true", "expected an integer, got True"),
         ("pool.start_difficulty=0", r"bad value in \[pool\] .*'start_difficulty' must be > 0: 0"),
@@ -105,11 +117,14 @@ def test_data_dir_flag_and_expansion(tmp_path: Path) -> None:
         ("pool.tls=yes", "expected true or false, got 'yes'"),
         ("pool.bind=5", "expected a string, got 5"),
         ("pool.ports=3333", "expected a list, each item an integer, got 3333"),
-        ("pool.ports=[\"a\"]", "bad value for pool.ports"),
+        ('pool.ports=["a"]', "bad value for pool.ports"),
         ("node.network=moonnet", "expected one of 'mainnet', 'testnet', 'devnet', got 'moonnet'"),
         ("runtime.async_backend=curio", "expected one of 'asyncio', 'trio'"),
         ("pool.bnd=x", r"unknown key pool.bnd \(from --set pool.bnd\) \(did you mean 'bind'\?\)"),
-        ("pol.bind=x", r"unknown config section \[pol\] \(from --set pol.bind\) \(did you mean 'pool'\?\)"),
+        (
+            "pol.bind=x",
+            r"unknown config section \[pol\] \(from --set pol.bind\) \(did you mean 'pool'\?\)",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_source(tmp_path: Path, assignment: str, message: str) -> None:
@@ -150,7 +165,7 @@ def test_unknown_section_hints_at_installed_plugins(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("item", ["novalue", "=5", "pool=5", ".x=1", "pool.=1"])
 def test_malformed_assignments(item: str) -> None:
-    with pytest.raises(ConfigError, match="expected section.key=value"):
+    with pytest.raises(ConfigError, match=r"expected section\.key=value"):
         parse_assignment(item)
 
 
@@ -188,7 +203,7 @@ toml_scalars = (
 
 @given(st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=10))
 def test_parse_value_reads_what_toml_writes(value: object) -> None:
-    text = tomli_w.dumps({"v": value})[len("v = "):].strip()
+    text = tomli_w.dumps({"v": value})[len("v = ") :].strip()
     assert parse_value(text) == value
 
 

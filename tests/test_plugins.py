@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from zion_core.errors import (
     PluginConflictError,
     PluginLoadError,
@@ -30,7 +31,9 @@ def zion_register_config(register):
 
 def test_discover_reads_metadata_without_importing(fake_dists, unique) -> None:
     module = unique("never_imported")
-    fake_dists.add("zion-plugin-alpha", {"alpha": module}, {module: "raise SystemExit('imported!')"})
+    fake_dists.add(
+        "zion-plugin-alpha", {"alpha": module}, {module: "raise SystemExit('imported!')"}
+    )
     found = discover([str(fake_dists.root)])
     assert list(found) == ["alpha"]
     entry = found["alpha"]
@@ -142,7 +145,9 @@ def test_impl_of_an_unknown_hook_is_rejected(fake_dists, unique) -> None:
     fake_dists.add(
         "zion-plugin-typo",
         {"typo": module},
-        {module: "from zion_hookspecs import hookimpl\n@hookimpl\ndef zion_registr_config(register): pass\n"},
+        {
+            module: "from zion_hookspecs import hookimpl\n@hookimpl\ndef zion_registr_config(register): pass\n"
+        },
     )
     entry = discover([str(fake_dists.root)])["typo"]
     with pytest.raises(PluginLoadError, match="unknown hook"):
@@ -154,7 +159,9 @@ def test_impl_with_wrong_arguments_is_rejected(fake_dists, unique) -> None:
     fake_dists.add(
         "zion-plugin-badargs",
         {"badargs": module},
-        {module: "from zion_hookspecs import hookimpl\n@hookimpl\ndef zion_register_config(registry): pass\n"},
+        {
+            module: "from zion_hookspecs import hookimpl\n@hookimpl\ndef zion_register_config(registry): pass\n"
+        },
     )
     entry = discover([str(fake_dists.root)])["badargs"]
     with pytest.raises(PluginLoadError, match="does not match the hook specifications"):
@@ -171,7 +178,9 @@ def test_inspect_reports_hooks_or_why_broken(fake_dists, unique) -> None:
     assert plugin is not None
     report, plugin = inspect_plugin(found["bad"])
     assert report.status == "broken" and plugin is None
-    assert "zion-plugin-bad" in (report.error or "") and "RuntimeError: boom" in (report.error or "")
+    assert "zion-plugin-bad" in (report.error or "") and "RuntimeError: boom" in (
+        report.error or ""
+    )
 
 
 def test_a_plugin_name_registers_once() -> None:
@@ -205,6 +214,9 @@ def test_call_each_runs_in_registration_order_and_names_the_failing_plugin() -> 
     assert any("second" in note for note in info.value.__notes__)
     calls.clear()
     failures: list[str] = []
-    list(host.call_each("zion_diagnose", lambda _p: {"report": None},
-                        on_error=lambda p, e: failures.append(p)))
+    list(
+        host.call_each(
+            "zion_diagnose", lambda _p: {"report": None}, on_error=lambda p, e: failures.append(p)
+        )
+    )
     assert calls == ["first", "second", "third"] and failures == ["second"]

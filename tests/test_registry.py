@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from zion_core.errors import PluginConflictError, PluginError, RegistryError, UnknownBackendError
 from zion_core.registry import Registry
 
@@ -32,7 +33,10 @@ def test_select_by_name_never_by_order() -> None:
     registry.add(a, owner="p1")
     registry.add(b, owner="p2")
     assert registry.select("b") is b and registry.select("a") is a
-    with pytest.raises(RegistryError, match=r"several hasher backends .*\(a, b\); choose one \(set backends.hasher\)"):
+    with pytest.raises(
+        RegistryError,
+        match=r"several hasher backends .*\(a, b\); choose one \(set backends.hasher\)",
+    ):
         registry.select(None)
 
 
@@ -51,7 +55,10 @@ def test_select_none_with_nothing_registered() -> None:
 def test_unknown_name_lists_the_choices() -> None:
     registry: Registry[Backend] = Registry("storage", config_key="backends.storage")
     registry.add(Backend("sqlite"), owner="p")
-    with pytest.raises(UnknownBackendError, match=r"unknown storage 'lmdb' \(from backends.storage\); available: sqlite"):
+    with pytest.raises(
+        UnknownBackendError,
+        match=r"unknown storage 'lmdb' \(from backends.storage\); available: sqlite",
+    ):
         registry.get("lmdb")
 
 

@@ -6,6 +6,7 @@ import logging
 
 import anyio
 import pytest
+
 from zion_core.errors import ServiceError
 from zion_core.runtime import Runtime
 
@@ -77,8 +78,14 @@ async def test_services_start_in_order_and_stop_in_reverse() -> None:
         assert log.events == ["start a", "start b", "start c"]
         rt.request_shutdown("test over")
     assert log.events == [
-        "start a", "start b", "start c",
-        "stop c", "drain b", "drained b", "stop b", "stop a",
+        "start a",
+        "start b",
+        "start c",
+        "stop c",
+        "drain b",
+        "drained b",
+        "stop b",
+        "stop a",
     ]
     assert rt.shutdown_reason == "test over"
 
@@ -99,7 +106,9 @@ async def test_no_services_is_fine() -> None:
 async def test_a_service_failing_to_start_stops_the_others() -> None:
     log = Recorder()
     rt = runtime(Svc("a", log), Svc("b", log, fail_before_ready=True), Svc("c", log))
-    with pytest.raises(ServiceError, match=r"service 'b' \(plugin 'test'\) failed to start: OSError: port in use"):
+    with pytest.raises(
+        ServiceError, match=r"service 'b' \(plugin 'test'\) failed to start: OSError: port in use"
+    ):
         await rt.run()
     assert log.events == ["start a", "start b", "stop a"]
 
@@ -107,7 +116,9 @@ async def test_a_service_failing_to_start_stops_the_others() -> None:
 async def test_startup_timeout() -> None:
     log = Recorder()
     rt = runtime(Svc("a", log), Svc("slow", log, never_ready=True), startup_timeout=0.05)
-    with pytest.raises(ServiceError, match=r"'slow' .* not ready within 0.05 s \(runtime.startup_timeout\)"):
+    with pytest.raises(
+        ServiceError, match=r"'slow' .* not ready within 0.05 s \(runtime.startup_timeout\)"
+    ):
         await rt.run()
     assert log.events == ["start a", "start slow", "stop a"]
 

@@ -70,11 +70,15 @@ class CoreMetrics:
 
     def collect(self) -> Iterable[MetricSample]:
         yield MetricSample(
-            "zion_uptime_seconds", "gauge", "Seconds since the node started",
+            "zion_uptime_seconds",
+            "gauge",
+            "Seconds since the node started",
             time.time() - self._node.started_at,
         )
         yield MetricSample(
-            "zion_plugins_loaded", "gauge", "Number of loaded plugins",
+            "zion_plugins_loaded",
+            "gauge",
+            "Number of loaded plugins",
             float(len(self._node.plugin_names())),
         )
 

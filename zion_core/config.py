@@ -70,7 +70,7 @@ class BackendsConfig:
     pool_policy: str | None = None
 
 
-_positive = attrs.validators.gt(0)
+_positive = attrs.validators.gt(0.0)
 
 
 @attrs.frozen
@@ -314,7 +314,8 @@ def section_fields(cls: type[Any]) -> dict[str, tuple[Any, bool]]:
         return {
             f.name: (
                 hints[f.name],
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING,
+                f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING,
             )
             for f in dataclasses.fields(cls)
             if f.init
@@ -335,7 +336,9 @@ def _cattrs_detail(exc: BaseException, prefix: str) -> str:
     return str(exc)
 
 
-def structure_section(section: str, cls: type[Any], table: Mapping[str, Any], raw: RawConfig) -> Any:
+def structure_section(
+    section: str, cls: type[Any], table: Mapping[str, Any], raw: RawConfig
+) -> Any:
     """Build one section object from its raw table, with errors naming key and source."""
     fields = section_fields(cls)
     for key in table:
@@ -439,7 +442,10 @@ def build_config(
             hint = ""
             inactive = sorted(inactive_hint)
             if inactive:
-                hint = f"; is the plugin that provides it enabled? (installed, not loaded: {', '.join(inactive)})"
+                hint = (
+                    "; is the plugin that provides it enabled? "
+                    f"(installed, not loaded: {', '.join(inactive)})"
+                )
             raise ConfigError(
                 f"unknown config section [{section}] (from {origin}){_suggest(section, sections)}; "
                 f"known sections: {', '.join(sorted(sections))}{hint}"

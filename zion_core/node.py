@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
+
 from zion_hookspecs import events as event_specs
 
 from .config import (
@@ -98,8 +99,12 @@ class ZionNode:
         self.config = config
         self.started_at = time.time()
         self.registries: dict[str, Registry[Any]] = {
-            kind: Registry(kind.replace("_", " "), required=required, config_key=key,
-                           extra_keys=_rpc_aliases if kind == "rpc_method" else None)
+            kind: Registry(
+                kind.replace("_", " "),
+                required=required,
+                config_key=key,
+                extra_keys=_rpc_aliases if kind == "rpc_method" else None,
+            )
             for kind, (_, required, key) in REGISTRIES.items()
         }
         self._runtime: Runtime | None = None
@@ -127,9 +132,11 @@ class ZionNode:
     def _collect(self) -> None:
         for kind, (hook, _, _) in REGISTRIES.items():
             registry = self.registries[kind]
-            for _plugin, _result in self.host.call_each(
-                hook, lambda plugin, r=registry: {"register": r.bind(plugin), "node": self}
-            ):
+
+            def kwargs_for(plugin: str, registry: Registry[Any] = registry) -> dict[str, Any]:
+                return {"register": registry.bind(plugin), "node": self}
+
+            for _ in self.host.call_each(hook, kwargs_for):
                 pass
         # A backend named in [backends] must exist now, not when first used.
         for kind, (_, _, key) in REGISTRIES.items():
@@ -166,7 +173,8 @@ class ZionNode:
         expected = set(spec.argnames)
         if set(kwargs) != expected:
             raise TypeError(
-                f"event {event!r} takes {', '.join(sorted(expected))}; got {', '.join(sorted(kwargs))}"
+                f"event {event!r} takes {', '.join(sorted(expected))}; "
+                f"got {', '.join(sorted(kwargs))}"
             )
         self.host.call_isolated(f"zion_{event}", **kwargs)
 
@@ -187,7 +195,10 @@ class ZionNode:
         return self.host.plugin_names()
 
     async def serve(
-        self, *, handle_signals: bool = False, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        *,
+        handle_signals: bool = False,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> int:
         """Run the services until shutdown; returns the exit status (0 or 1)."""
         rt = self.config.runtime
@@ -232,7 +243,9 @@ class DataDirLock:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise ZionError(f"cannot create data directory {self.data_dir}: {exc.strerror}") from None
+            raise ZionError(
+                f"cannot create data directory {self.data_dir}: {exc.strerror}"
+            ) from None
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -260,6 +273,9 @@ class DataDirLock:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.release()

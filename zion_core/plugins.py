@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import Distribution, EntryPoint, distributions
 from typing import Any
 
 import attrs
 import pluggy
+from pluggy import HookImpl
+
 from zion_hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, SPEC_MODULES
 
 from .errors import PluginConflictError, PluginLoadError, UnknownPluginError, UsageError
@@ -328,7 +330,11 @@ class PluginHost:
 
         def on_error(plugin: str, exc: Exception) -> None:
             logger.error(
-                "plugin %r failed in %s: %s: %s", plugin, hook_name, type(exc).__name__, exc,
+                "plugin %r failed in %s: %s: %s",
+                plugin,
+                hook_name,
+                type(exc).__name__,
+                exc,
                 exc_info=exc,
             )
             failures.append((plugin, exc))
@@ -340,11 +346,13 @@ class PluginHost:
     def enable_tracing(self) -> None:
         """Log every hook call and result to the ``zion.trace`` logger (``ZION_TRACE_PLUGINS``)."""
 
-        def before(hook_name: str, impls: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        def before(hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]) -> None:
             names = [impl.plugin_name for impl in impls]
             trace_logger.info("call %s(%s) -> %s", hook_name, ", ".join(kwargs), names)
 
-        def after(outcome: Any, hook_name: str, impls: Sequence[Any], kwargs: Any) -> None:
+        def after(
+            outcome: Any, hook_name: str, impls: Sequence[HookImpl], kwargs: Mapping[str, Any]
+        ) -> None:
             trace_logger.info("done %s: %r", hook_name, outcome.exception or "ok")
 
         trace_logger.setLevel(logging.DEBUG)
@@ -399,4 +407,3 @@ def inspect_all(
     discovered: dict[str, PluginEntry],
 ) -> list[tuple[PluginReport, object | None]]:
     return [inspect_plugin(entry) for entry in discovered.values()]
-

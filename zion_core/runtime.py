@@ -7,7 +7,9 @@ error is raised as :class:`~zion_core.errors.ServiceError`.
 Shutdown (SIGINT/SIGTERM, :meth:`Runtime.request_shutdown`, or a service failing) happens
 in layers, services in reverse start order: the optional ``drain()`` within
 ``drain_timeout``, then cancellation, then up to ``cleanup_timeout`` for the service's own
-shielded cleanup. A second signal skips what is left of the draining.
+shielded cleanup (a service still running then is reported; its task is still awaited,
+as structured concurrency requires). A second signal skips what is left of the
+draining.
 """
 
 from __future__ import annotations
@@ -152,12 +154,10 @@ class Runtime:
                     self._force()
 
     def _force(self) -> None:
+        """Skip what is left of the draining; services still stop in reverse order."""
         self._forced = True
         if self._drain_scope is not None:
             self._drain_scope.cancel()
-        for handle in self.handles:
-            if handle.scope is not None:
-                handle.scope.cancel()
 
     async def _start_all(self, tg: TaskGroup) -> None:
         for owner, service in self._services:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ._markers import hookspec
 
 if TYPE_CHECKING:
-    from .types import Transport, Node, Register
+    from .types import Node, Register, Transport
 
 
 @hookspec

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from anyio.abc import ByteStream, Listener
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
@@ -70,18 +71,18 @@ class Service(Protocol):
     async def run(self, *, task_status: ReadySignal) -> None: ...
 
 
-class RegistryView(Protocol[T]):
+class RegistryView(Protocol[T_co]):
     """Read access to one of the kernel's name-keyed registries."""
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
         ...
 
-    def get(self, name: str) -> T:
+    def get(self, name: str) -> T_co:
         """The object registered under ``name``; an error listing the names otherwise."""
         ...
 
-    def select(self, name: str | None) -> T:
+    def select(self, name: str | None) -> T_co:
         """The configured backend.
 
         ``name`` is what configuration asked for. ``None`` is accepted only when exactly
@@ -214,9 +215,7 @@ class Storage(Protocol):
         """Pairs whose key starts with ``prefix``, in key order."""
         ...
 
-    def write_batch(
-        self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes] = ()
-    ) -> None:
+    def write_batch(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes] = ()) -> None:
         """Apply all puts and deletes atomically and durably, or none of them."""
         ...
 

@@ -41,9 +41,13 @@ def _version_callback(value: bool) -> None:
 def _root(
     version_: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version."),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
     ] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
     """ZION: a node and mining platform for a RandomX proof-of-work chain."""
@@ -90,14 +94,22 @@ def add_plugin_commands(app: typer.Typer, *, blocked: Sequence[str] = ()) -> lis
         return {"cli": subs[plugin]}
 
     def on_error(plugin: str, exc: Exception) -> None:
-        warnings.append(f"plugin {plugin!r} failed to add its commands: {type(exc).__name__}: {exc}")
+        warnings.append(
+            f"plugin {plugin!r} failed to add its commands: {type(exc).__name__}: {exc}"
+        )
         subs.pop(plugin, None)
 
     for plugin, _ in host.call_each("zion_register_commands", kwargs_for, on_error=on_error):
         sub = subs[plugin]
-        infos = [(_command_name(c), c, False) for c in sub.registered_commands]
+        infos: list[tuple[str, Any, bool]] = [
+            (_command_name(c), c, False) for c in sub.registered_commands
+        ]
         infos += [
-            (g.name or getattr(g.typer_instance.info, "name", None) or "", g, True)
+            (
+                g.name or getattr(getattr(g.typer_instance, "info", None), "name", None) or "",
+                g,
+                True,
+            )
             for g in sub.registered_groups
         ]
         for name, info, is_group in infos:

@@ -11,7 +11,9 @@ from ..config import ConfigSources, Network
 
 NetworkOpt = Annotated[
     Optional[Network],  # noqa: UP045 - typer needs Optional here on 3.11
-    typer.Option("--network", "-n", help="Network to join \\[env: ZION_NODE__NETWORK].", show_default=False),
+    typer.Option(
+        "--network", "-n", help="Network to join \\[env: ZION_NODE__NETWORK].", show_default=False
+    ),
 ]
 DataDirOpt = Annotated[
     Optional[Path],  # noqa: UP045
@@ -29,21 +31,26 @@ ConfigOpt = Annotated[
 SetOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
-        "--set", "-s", metavar="SECTION.KEY=VALUE",
+        "--set",
+        "-s",
+        metavar="SECTION.KEY=VALUE",
         help="Set one config value (repeatable); the value is read as TOML, else as a string.",
     ),
 ]
 PluginOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
-        "--plugin", "-p", metavar="NAME",
+        "--plugin",
+        "-p",
+        metavar="NAME",
         help="Load this plugin (repeatable) \\[env: ZION_PLUGINS, comma-separated].",
     ),
 ]
 NoPluginOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
-        "--no-plugin", metavar="NAME",
+        "--no-plugin",
+        metavar="NAME",
         help="Block this plugin (repeatable) \\[env: ZION_DISABLED_PLUGINS].",
     ),
 ]

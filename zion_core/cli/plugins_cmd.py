@@ -27,8 +27,13 @@ def _builtin_reports() -> list[PluginReport]:
         hooks = tuple(sorted(c.name for c in pm.get_hookcallers(module) or []))
         reports.append(
             PluginReport(
-                name=name, distribution="zion", version=version("zion"), module=module_name,
-                status="ok", hooks=hooks, essential=True,
+                name=name,
+                distribution="zion",
+                version=version("zion"),
+                module=module_name,
+                status="ok",
+                hooks=hooks,
+                essential=True,
             )
         )
     return reports
@@ -48,9 +53,7 @@ def plugins(
     if include_builtin:
         reports = _builtin_reports() + reports
     if as_json:
-        data: list[dict[str, Any]] = [
-            {**attrs.asdict(r), "hooks": list(r.hooks)} for r in reports
-        ]
+        data: list[dict[str, Any]] = [{**attrs.asdict(r), "hooks": list(r.hooks)} for r in reports]
         print(json.dumps(data, indent=2))
         return
     if not reports:
@@ -61,6 +64,10 @@ def plugins(
         table.add_column(column, overflow="fold")
     for r in reports:
         status = "[green]ok[/]" if r.status == "ok" else "[bold red]broken[/]"
-        detail = ", ".join(h.removeprefix("zion_") for h in r.hooks) if r.status == "ok" else (r.error or "")
+        detail = (
+            ", ".join(h.removeprefix("zion_") for h in r.hooks)
+            if r.status == "ok"
+            else (r.error or "")
+        )
         table.add_row(r.name, r.distribution, r.version, status, detail)
     stdout.print(table)

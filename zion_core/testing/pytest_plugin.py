@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from . import make_node as _make_node
 from ..node import ZionNode
+from . import make_node as _make_node
 
 
 @pytest.fixture
