@@ -109,4 +109,3 @@ def examples(session: nox.Session) -> None:
         "plugin_name=generated-demo",
     )
     build_install_test(generated / "zion-plugin-generated-demo", "generated-demo")
-

@@ -148,9 +148,9 @@ class Runtime:
                 name = signal.Signals(signum).name
                 assert self._shutdown is not None
                 if not self._shutdown.is_set():
-                    self.request_shutdown(f"received {name} (send it again to stop at once)")
+                    self.request_shutdown(f"received {name} (send it again to skip draining)")
                 else:
-                    logger.warning("received %s again: stopping at once", name)
+                    logger.warning("received %s again: skipping the drain", name)
                     self._force()
 
     def _force(self) -> None:

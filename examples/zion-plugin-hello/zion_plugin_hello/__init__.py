@@ -43,6 +43,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 SECTION = "hello"
 
+
 @hookimpl
 def zion_register_config(register: RegisterConfigSection) -> None:
     register(SECTION, HelloConfig)
