@@ -41,6 +41,7 @@ class Recorder:
         if self.config.fail_start and self.name == "second":
             raise OSError("address already in use")
         task_status.started()
+        self.note("ready")
         try:
             await anyio.sleep_forever()
         finally:
@@ -120,6 +121,20 @@ def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> N
         time.sleep(0.05)
 
 
+def events(log: Path) -> list[str]:
+    return [line for line in log.read_text().split("\n") if line and not line.startswith("ready")]
+
+
+def start_recorder(zion: Zion, log: Path, *sets: str) -> subprocess.Popen[str]:
+    """``zion run --plugin recorder`` on devnet, once both of its services are ready."""
+    args = ["run", "--network", "devnet", "--plugin", "recorder"]
+    for item in (f"recorder.log={json.dumps(str(log))}", *sets):
+        args += ["--set", item]
+    proc = zion.start(*args)
+    wait_for(lambda: log.exists() and "ready second" in log.read_text(), "both services")
+    return proc
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     try:
         _, err = proc.communicate(timeout=timeout)
@@ -194,23 +209,11 @@ def test_plugins_json_survives_a_broken_plugin(zion: Zion, fake_dists) -> None:
 
 def test_graceful_shutdown_on_sigterm(zion: Zion, tmp_path: Path, backend_name: str) -> None:
     log = tmp_path / "events.log"
-    proc = zion.start(
-        "run",
-        "--network",
-        "devnet",
-        "--plugin",
-        "recorder",
-        "--set",
-        f"recorder.log={json.dumps(str(log))}",
-        "--set",
-        f"runtime.async_backend={backend_name}",
-    )
-    wait_for(lambda: log.exists() and "start second" in log.read_text(), "both services")
-    time.sleep(0.2)
+    proc = start_recorder(zion, log, f"runtime.async_backend={backend_name}")
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc)
     assert code == 0, err
-    assert log.read_text().split("\n")[:-1] == [
+    assert events(log) == [
         "start first",
         "start second",
         "drain second",
@@ -224,25 +227,15 @@ def test_graceful_shutdown_on_sigterm(zion: Zion, tmp_path: Path, backend_name: 
     assert (tmp_path / "home" / "devnet" / "zion.lock").exists()
 
 
-def test_second_sigint_stops_at_once(zion: Zion, tmp_path: Path, backend_name: str) -> None:
+def test_second_sigint_skips_the_drain(zion: Zion, tmp_path: Path, backend_name: str) -> None:
     log = tmp_path / "events.log"
-    proc = zion.start(
-        "run",
-        "--network",
-        "devnet",
-        "--plugin",
-        "recorder",
-        "--set",
-        f"recorder.log={json.dumps(str(log))}",
-        "--set",
+    proc = start_recorder(
+        zion,
+        log,
         "recorder.drain_seconds=60",
-        "--set",
         "runtime.drain_timeout=120",
-        "--set",
         f"runtime.async_backend={backend_name}",
     )
-    wait_for(lambda: log.exists() and "start second" in log.read_text(), "both services")
-    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: "drain second" in log.read_text(), "draining")
     started = time.monotonic()
@@ -251,9 +244,9 @@ def test_second_sigint_stops_at_once(zion: Zion, tmp_path: Path, backend_name: s
     assert time.monotonic() - started < 10
     assert code == 0, err
     assert "skipping the drain" in err
-    events = log.read_text().split("\n")[:-1]
-    assert events[-2:] == ["stop second", "stop first"]
-    assert "drained second" not in events and "drain first" not in events
+    seen = events(log)
+    assert seen[-2:] == ["stop second", "stop first"]
+    assert "drained second" not in seen and "drain first" not in seen
 
 
 def test_a_service_that_fails_to_start(zion: Zion, tmp_path: Path) -> None:
@@ -273,7 +266,7 @@ def test_a_service_that_fails_to_start(zion: Zion, tmp_path: Path) -> None:
     assert (
         "service 'second' (plugin 'recorder') failed to start: OSError: address already in use"
     ) in result.stderr
-    assert log.read_text().split("\n")[:-1] == [
+    assert events(log) == [
         "start first",
         "start second",
         "drain first",
@@ -283,18 +276,8 @@ def test_a_service_that_fails_to_start(zion: Zion, tmp_path: Path) -> None:
 
 
 def test_one_data_directory_one_node(zion: Zion, tmp_path: Path) -> None:
-    log = tmp_path / "events.log"
-    first = zion.start(
-        "run",
-        "--network",
-        "devnet",
-        "--plugin",
-        "recorder",
-        "--set",
-        f"recorder.log={json.dumps(str(log))}",
-    )
+    first = start_recorder(zion, tmp_path / "events.log")
     try:
-        wait_for(lambda: log.exists() and "start second" in log.read_text(), "first node")
         second = zion("run", "--network", "devnet")
         assert second.returncode == 1
         assert "is in use by another ZION process" in second.stderr
