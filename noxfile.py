@@ -17,6 +17,19 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
 ASYNC_BACKENDS = ["asyncio", "trio"]
+RANDOMX_MODES = ["light", "fast"]
+FAST_MODE_MEMORY = 5 << 30  # two 2 GiB datasets (a key and the next) plus the test process
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo, in bytes (0 where unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def sync(session: nox.Session, *groups: str) -> None:
@@ -46,6 +59,29 @@ def tests(session: nox.Session, backend: str) -> None:
     if backend != ASYNC_BACKENDS[0]:
         env["ZION_TEST_ASYNC_ONLY"] = "1"
     session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session(tags=["tests", "hashing"])
+@nox.parametrize("mode", RANDOMX_MODES, ids=RANDOMX_MODES)
+def randomx(session: nox.Session, mode: str) -> None:
+    """The randomx plugin's tests in ``mode``, async tests on asyncio and trio.
+
+    Fast mode builds 2 GiB datasets; it runs where the machine has the memory.
+    """
+    if mode == "fast" and available_memory() < FAST_MODE_MEMORY:
+        session.skip(
+            f"fast mode needs {FAST_MODE_MEMORY >> 30} GiB of available memory; "
+            f"this machine has {available_memory() >> 30} GiB"
+        )
+    sync(session, "test")
+    session.run("python", "tools/xmrig.py", "fetch")
+    session.run(
+        "pytest",
+        # fast mode adds what depends on the mode: the backend tests
+        "plugins/randomx/tests" if mode == "light" else "plugins/randomx/tests/test_backend.py",
+        *session.posargs,
+        env={"ZION_RANDOMX_MODES": mode},
+    )
 
 
 @nox.session

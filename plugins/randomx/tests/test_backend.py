@@ -1,0 +1,241 @@
+"""The randomx-cpu backend against RandomX v1's reference vectors and itself."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import anyio
+import pytest
+from rx_vectors import BLOB, KEY_A, KEY_B, VECTORS
+from zion_plugin_randomx import binding
+from zion_plugin_randomx.backend import RandomXCpu
+from zion_plugin_randomx.binding import (
+    InvalidInputError,
+    InvalidKeyError,
+    LibraryMissingError,
+    set_nonce,
+    stop_flag,
+)
+from zion_plugin_randomx.keys import KeyManager
+
+
+@pytest.mark.parametrize(("key", "data", "expected"), VECTORS, ids=[f"v{i}" for i in range(5)])
+def test_reference_vectors(backend: RandomXCpu, key: bytes, data: bytes, expected: str) -> None:
+    assert backend.hash(data, key=key).hex() == expected
+
+
+def test_vectors_through_set_key(backend: RandomXCpu) -> None:
+    backend.set_key(KEY_B)
+    assert backend.hash(VECTORS[3][1]).hex() == VECTORS[3][2]
+    backend.set_key(KEY_A)
+    assert backend.hash(VECTORS[0][1]).hex() == VECTORS[0][2]
+
+
+def test_batch_equals_single_hashes(backend: RandomXCpu) -> None:
+    blobs = [set_nonce(BLOB, 39, n) for n in range(6)] + [b"x", VECTORS[1][1]]
+    assert backend.hash_batch(blobs) == [backend.hash(b) for b in blobs]
+    assert backend.hash_batch([]) == []
+
+
+def test_search_equals_single_hashes(light: RandomXCpu) -> None:
+    start, count = 1000, 24
+    singles = {n: light.hash(set_nonce(BLOB, 39, n)) for n in range(start, start + count)}
+    values = sorted(int.from_bytes(h, "little") for h in singles.values())
+    target = values[count // 3]  # about a third of the range qualifies, boundary included
+    hits = light.search(BLOB, nonce_offset=39, start=start, count=count, target=target)
+    expected = [(n, h) for n, h in singles.items() if int.from_bytes(h, "little") <= target]
+    assert hits == expected
+    assert len(hits) == count // 3 + 1
+
+
+def test_search_keeps_every_hit_past_the_buffer(light: RandomXCpu) -> None:
+    count = 260  # more hits than the C helper's 256-entry buffer
+    hits = light.search(BLOB, nonce_offset=39, start=7, count=count, target=(1 << 256) - 1)
+    assert [n for n, _ in hits] == list(range(7, 7 + count))
+    for nonce, digest in hits[250:]:
+        assert light.hash(set_nonce(BLOB, 39, nonce)) == digest
+
+
+def test_search_with_an_impossible_target_finds_nothing(light: RandomXCpu) -> None:
+    hits, hashed = light.scan(BLOB, nonce_offset=39, start=0, count=5, target=0)
+    assert (hits, hashed) == ([], 5)
+
+
+def test_stop_flag_ends_a_search_early(light: RandomXCpu) -> None:
+    flag = stop_flag()
+    result: list[tuple[list[tuple[int, bytes]], int]] = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            light.scan(BLOB, nonce_offset=39, start=0, count=1 << 20, target=0, stop=flag)
+        )
+    )
+    worker.start()
+    time.sleep(0.3)
+    began = time.perf_counter()
+    flag[0] = 1
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert time.perf_counter() - began < 1.0  # within a hash or two
+    hits, hashed = result[0]
+    assert hits == [] and 0 < hashed < 1 << 20
+
+
+def test_the_nonce_is_little_endian_at_the_offset() -> None:
+    blob = set_nonce(bytes(76), 39, 0x01020304)
+    assert blob[39:43] == b"\x04\x03\x02\x01" and len(blob) == 76
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"nonce_offset": 73}, "nonce offset 73 does not fit a 76-byte blob"),
+        ({"nonce_offset": -1}, "nonce offset -1"),
+        ({"start": 0xFFFFFFFF, "count": 2}, "does not fit a 32-bit nonce"),
+        ({"start": -1}, "does not fit a 32-bit nonce"),
+        ({"target": 1 << 256}, "256-bit unsigned integer"),
+        ({"target": -1}, "256-bit unsigned integer"),
+    ],
+)
+def test_bad_search_arguments(light: RandomXCpu, kwargs: dict[str, int], message: str) -> None:
+    args = {"nonce_offset": 39, "start": 0, "count": 1, "target": 0, **kwargs}
+    with pytest.raises(InvalidInputError, match=message):
+        light.search(bytes(76), **args)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("text", "must be bytes, not str"),
+        (None, "must be bytes, not NoneType"),
+        (bytes(65537), "65537 bytes; at most 65536"),
+    ],
+)
+def test_bad_inputs(light: RandomXCpu, data: object, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        light.hash(data)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=message):
+        light.hash_batch([b"ok", data])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [(b"", "1 to 60 bytes long, got 0"), (bytes(61), "got 61"), ("seed", "must be bytes")],
+)
+def test_bad_keys(key: object, message: str) -> None:
+    rx = RandomXCpu()
+    with pytest.raises(InvalidKeyError, match=message):
+        rx.set_key(key)  # type: ignore[arg-type]
+    with pytest.raises(InvalidKeyError, match=message):
+        rx.hash(b"x", key=key)  # type: ignore[arg-type]
+    rx.close()
+
+
+def test_hashing_before_a_key_is_set_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="no RandomX key is set"):
+        RandomXCpu().hash(b"x")
+
+
+def test_a_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zion_plugin_randomx
+
+    monkeypatch.setattr(binding, "_native", None)
+    monkeypatch.delattr(zion_plugin_randomx, "_native", raising=False)
+    monkeypatch.setitem(sys.modules, "zion_plugin_randomx._native", None)
+    with pytest.raises(LibraryMissingError, match="apt-get install librandomx0"):
+        RandomXCpu().set_key(KEY_A)
+
+
+def test_seed_switch_under_load(light: RandomXCpu) -> None:
+    """Hashing with key A goes on, exact, while key B is prepared and becomes current."""
+    expected_a = light.hash(VECTORS[0][1], key=KEY_A)
+    errors: list[str] = []
+    done = threading.Event()
+
+    def hammer() -> None:
+        while not done.is_set():
+            got = light.hash(VECTORS[0][1], key=KEY_A)
+            if got != expected_a:
+                errors.append(got.hex())
+
+    workers = [threading.Thread(target=hammer) for _ in range(2)]
+    for w in workers:
+        w.start()
+    try:
+        light.prepare_key(KEY_B)
+        light.set_key(KEY_B)  # waits for the prepared cache
+        assert light.hash(VECTORS[3][1]).hex() == VECTORS[3][2]
+    finally:
+        done.set()
+        for w in workers:
+            w.join()
+    assert errors == []
+    light.set_key(KEY_A)
+
+
+def test_key_manager_keeps_two_keys_and_rebuilds_evicted_ones() -> None:
+    manager = KeyManager(fast=False, flags=binding.recommended_flags(), keep=2)
+    a = manager.get(KEY_A)
+    assert manager.get(KEY_A) is a  # built once
+    manager.prepare(KEY_B).result(timeout=60)
+    manager.get(b"third key")
+    assert manager.keys() == [KEY_B, b"third key"]
+    again = manager.get(KEY_A)
+    assert again is not a and again.key == KEY_A
+    manager.close()
+
+
+def test_concurrent_requests_build_a_key_once() -> None:
+    manager = KeyManager(fast=False, flags=binding.recommended_flags())
+    states = []
+    threads = [threading.Thread(target=lambda: states.append(manager.get(KEY_B))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(s) for s in states}) == 1
+    manager.close()
+
+
+@pytest.mark.anyio
+async def test_thread_pool_keeps_the_event_loop_free(light: RandomXCpu) -> None:
+    blobs = [set_nonce(BLOB, 39, n) for n in range(8)]
+    expected = light.hash_batch(blobs)
+    gaps: list[float] = []
+    results: dict[int, bytes] = {}
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await anyio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def verify(i: int) -> None:
+        results[i] = await light.hash_async(blobs[i])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        async with anyio.create_task_group() as hashing:
+            for i in range(len(blobs)):
+                hashing.start_soon(verify, i)
+        tg.cancel_scope.cancel()
+    assert [results[i] for i in range(len(blobs))] == expected
+    assert light.limiter is light.limiter  # one limiter per event loop
+    assert light.limiter.total_tokens == 2
+    assert max(gaps) < 0.2, f"the event loop stalled for {max(gaps):.3f} s"
+    assert await light.hash_batch_async(blobs[:2]) == expected[:2]
+
+
+@pytest.mark.anyio
+async def test_async_key_switch(light: RandomXCpu) -> None:
+    await light.set_key_async(KEY_B)
+    assert (await light.hash_async(VECTORS[3][1])).hex() == VECTORS[3][2]
+    await light.set_key_async(KEY_A)
+
+
+def test_modes_agree(backend: RandomXCpu, light: RandomXCpu) -> None:
+    blobs = [set_nonce(BLOB, 39, n) for n in range(4)]
+    assert backend.hash_batch(blobs, key=KEY_B) == light.hash_batch(blobs, key=KEY_B)

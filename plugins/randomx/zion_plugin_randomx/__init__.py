@@ -1,0 +1,57 @@
+"""``zion-plugin-randomx``: RandomX v1 through librandomx.
+
+Registers the ``randomx-cpu`` hashing backend (light or fast mode, verification thread
+pool, key manager that prepares the next seed), the ``[randomx]`` config section, the
+``zion bench randomx`` and ``zion mine`` commands, and RandomX lines for ``zion diagnose``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zion_hookspecs import hookimpl
+
+from .backend import RandomXCpu
+from .config import RandomXConfig
+
+if TYPE_CHECKING:
+    import typer
+
+    from zion_hookspecs import DiagnosticsReport, HashBackend, Node, Register, RegisterConfigSection
+
+SECTION = "randomx"
+
+
+@hookimpl
+def zion_register_config(register: RegisterConfigSection) -> None:
+    register(SECTION, RandomXConfig)
+
+
+@hookimpl
+def zion_register_hashers(register: Register[HashBackend], node: Node) -> None:
+    register(RandomXCpu(node.config_section(SECTION)))
+
+
+@hookimpl
+def zion_unconfigure(node: Node) -> None:
+    registry = node.registry("hasher")
+    if RandomXCpu.name in registry.names():
+        registry.get(RandomXCpu.name).close()
+
+
+@hookimpl
+def zion_register_commands(cli: typer.Typer) -> None:
+    from .cli import register_commands
+
+    register_commands(cli)
+
+
+@hookimpl
+def zion_diagnose(report: DiagnosticsReport) -> None:
+    from .diagnose import report_lines
+
+    for key, value in report_lines():
+        report.add(key, value)
+
+
+__all__ = ["RandomXConfig", "RandomXCpu"]

@@ -1,0 +1,29 @@
+"""The ``[randomx]`` configuration section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+
+@attrs.frozen
+class RandomXConfig:
+    """``[randomx]``: how proof-of-work hashes are computed.
+
+    - ``mode``: ``light`` (256 MiB cache per key; what a node needs to verify) or
+      ``fast`` (a 2 GiB dataset per key; about 8 times the hash rate, for pools and miners).
+    - ``threads``: verification threads (0: one per CPU core).
+    - ``init_threads``: threads that build a fast-mode dataset (0: one per CPU core).
+    - ``large_pages``: allocate in huge pages (needs them reserved by the system).
+    - ``jit``: compile RandomX programs to machine code (much faster; off only to debug).
+    - ``prepare_next``: build the next seed's cache/dataset before the switch (memory:
+      a second cache or dataset during the lag window).
+    """
+
+    mode: Literal["light", "fast"] = "light"
+    threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    init_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    large_pages: bool = False
+    jit: bool = True
+    prepare_next: bool = True
