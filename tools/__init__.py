@@ -1,0 +1,1 @@
+"""Developer tools for tests and benchmarks (not part of any installed distribution)."""
