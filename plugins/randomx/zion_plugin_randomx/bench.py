@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -27,7 +27,9 @@ class Op(StrEnum):
     batch = "batch"
 
 
-def run_benchmark(*, mode: str, threads: int, seconds: float, op: str) -> dict[str, Any]:
+def run_benchmark(
+    *, mode: Literal["light", "fast"], threads: int, seconds: float, op: str
+) -> dict[str, Any]:
     """Hash for ``seconds`` on ``threads`` threads, all starting together; the result."""
     from .backend import RandomXCpu
     from .binding import stop_flag
@@ -115,7 +117,9 @@ def bench_randomx(
 
     Example: zion bench randomx --mode fast --threads 2 --seconds 30 --json
     """
-    result = run_benchmark(mode=mode.value, threads=threads, seconds=seconds, op=op.value)
+    result = run_benchmark(
+        mode="fast" if mode is Mode.fast else "light", threads=threads, seconds=seconds, op=op.value
+    )
     if as_json:
         print(json.dumps(result))
         return

@@ -10,6 +10,7 @@ cache or dataset it uses alive.
 from __future__ import annotations
 
 import enum
+import importlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -57,7 +58,7 @@ def native() -> Any:
         with _native_lock:
             if _native is None:
                 try:
-                    from . import _native as module
+                    module = importlib.import_module(f"{__package__}._native")
                 except ImportError as exc:
                     raise LibraryMissingError(
                         "the RandomX library is not available "
