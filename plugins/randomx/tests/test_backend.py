@@ -180,10 +180,36 @@ def test_key_manager_keeps_two_keys_and_rebuilds_evicted_ones() -> None:
     assert manager.get(KEY_A) is a  # built once
     manager.prepare(KEY_B).result(timeout=60)
     manager.get(b"third key")
-    assert manager.keys() == [KEY_B, b"third key"]
+    assert manager.held() == [KEY_B, b"third key"]
     again = manager.get(KEY_A)
     assert again is not a and again.key == KEY_A
     manager.close()
+
+
+def test_the_current_and_prepared_keys_are_never_evicted() -> None:
+    manager = KeyManager(fast=False, flags=binding.recommended_flags(), keep=2)
+    manager.set_current(KEY_A)
+    manager.prepare(KEY_B).result(timeout=60)
+    old = manager.get(b"an old seed")  # e.g. verifying a block of the previous epoch
+    assert old.key == b"an old seed"
+    assert manager.held() == [KEY_A, KEY_B]  # the old key did not push out A or B
+    manager.set_current(KEY_B)  # the switch: A is no longer needed
+    manager.prepare(b"the seed after")
+    manager.get(KEY_B)
+    assert KEY_B in manager.held()
+    manager.close()
+    assert manager.held() == []
+
+
+def test_closing_cancels_a_dataset_build() -> None:
+    manager = KeyManager(fast=True, flags=binding.recommended_flags(), init_threads=1)
+    future = manager.prepare(KEY_A)
+    time.sleep(0.5)  # the cache is built; the dataset build is under way
+    began = time.perf_counter()
+    manager.close()
+    assert time.perf_counter() - began < 5
+    with pytest.raises(binding.BuildCancelledError):
+        future.result(timeout=1)
 
 
 def test_concurrent_requests_build_a_key_once() -> None:

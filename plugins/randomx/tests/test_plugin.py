@@ -8,9 +8,10 @@ import sys
 
 import pytest
 from rx_vectors import VECTORS
-from zion_core import ConfigError
 from zion_plugin_randomx.backend import RandomXCpu
 from zion_plugin_randomx.config import RandomXConfig
+
+from zion_core import ConfigError
 
 
 def test_node_registers_the_backend_from_config(make_node) -> None:

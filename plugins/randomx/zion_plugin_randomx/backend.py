@@ -74,7 +74,7 @@ class RandomXCpu:
 
     def set_key(self, key: bytes) -> None:
         """Make ``key`` current, building its cache/dataset now if it is not ready."""
-        self.keys.get(key)
+        self.keys.set_current(key)
         self._current = bytes(key)
 
     def prepare_key(self, key: bytes) -> None:

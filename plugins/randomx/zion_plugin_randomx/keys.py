@@ -3,8 +3,9 @@
 RandomX keys (seeds) change every epoch; the next seed is known during a lag window
 before the switch. :meth:`KeyManager.prepare` builds its cache or dataset in the
 background then, so verification never stalls at the switch. At most ``keep`` keys
-are held; the least recently used one is dropped (its memory is freed once no VM uses
-it any more).
+are held, besides one that is being used only briefly: the least recently used one is
+dropped (its memory is freed once no VM uses it any more), but never the current key
+(:meth:`KeyManager.set_current`) nor the one prepared as the next.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class KeyManager:
         self.progress = progress
         self._lock = threading.Lock()
         self._states: OrderedDict[bytes, Future[KeyState]] = OrderedDict()
+        self._pinned: dict[str, bytes] = {}
+        self._cancel = threading.Event()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rx-prepare")
 
     def get(self, key: bytes) -> KeyState:
@@ -65,20 +68,34 @@ class KeyManager:
             self._build(key, future)
         return future.result()
 
-    def prepare(self, key: bytes) -> Future[KeyState]:
-        """Start building ``key`` in the background (no-op if present or under way)."""
+    def set_current(self, key: bytes) -> KeyState:
+        """:meth:`get`, and keep ``key`` until another key becomes current."""
         key = check_key(key)
+        with self._lock:
+            self._pinned["current"] = key
+            self._evict()
+        return self.get(key)
+
+    def prepare(self, key: bytes) -> Future[KeyState]:
+        """Start building ``key`` in the background (no-op if present or under way);
+        it is kept until another key is prepared."""
+        key = check_key(key)
+        with self._lock:
+            self._pinned["next"] = key
         future, owner = self._claim(key)
         if owner:
             self._background.submit(self._build, key, future)
         return future
 
-    def keys(self) -> list[bytes]:
+    def held(self) -> list[bytes]:
         """Keys held or being built, least recently used first."""
         with self._lock:
             return list(self._states)
 
     def close(self) -> None:
+        """Stop building (a dataset build ends within a fraction of a second) and drop
+        every key."""
+        self._cancel.set()
         self._background.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._states.clear()
@@ -95,10 +112,14 @@ class KeyManager:
             return future, True
 
     def _evict(self) -> None:
-        while len(self._states) > self.keep:
-            old_key, old = next(iter(self._states.items()))
-            if not old.done():  # never drop a key while it is being built
-                break
+        pinned = set(self._pinned.values())
+        for old_key in list(self._states):
+            if len(self._states) <= self.keep:
+                return
+            old = self._states[old_key]
+            # never the current or next key, nor one being built (or just claimed)
+            if old_key in pinned or not old.done():
+                continue
             del self._states[old_key]
             logger.debug("dropped RandomX key %s", old_key.hex()[:16])
 
@@ -112,7 +133,11 @@ class KeyManager:
             if self.fast:
                 logger.info("building the RandomX dataset for key %s (2 GiB)", key.hex()[:16])
                 dataset = Dataset(
-                    cache, self.flags, threads=self.init_threads, progress=self.progress
+                    cache,
+                    self.flags,
+                    threads=self.init_threads,
+                    progress=self.progress,
+                    cancel=self._cancel,
                 )
         except BaseException as exc:
             with self._lock:
@@ -130,3 +155,5 @@ class KeyManager:
             seconds,
         )
         future.set_result(KeyState(key=key, cache=cache, dataset=dataset, build_seconds=seconds))
+        with self._lock:
+            self._evict()  # a key built for one look-up does not stay past the limit
