@@ -238,7 +238,7 @@ async def test_new_jobs_switch_the_miner(rx: RandomXCpu) -> None:
     assert order.index("2") > max(i for i, j in enumerate(order) if j == "1")
     assert order.index("3") > max(i for i, j in enumerate(order) if j == "2")
     assert harness.rejections == []
-    held = rx.keys.keys()  # KeyManager.keys(): the keys held or being built
+    held = rx.keys.held()  # the keys held or being built
     assert bytes.fromhex(SEED_3) in held  # prepared in the background
     for share in shares:
         check_share(rx, share)
