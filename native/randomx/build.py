@@ -75,7 +75,13 @@ ffibuilder.set_source(
     include_dirs=[os.path.relpath(HERE), *_dirs("ZION_RANDOMX_INCLUDE")],
     library_dirs=_dirs("ZION_RANDOMX_LIB"),
     libraries=["randomx"],
-    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+    extra_compile_args=[
+        "-O2",
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror=implicit-function-declaration",
+    ],
 )
 
 if __name__ == "__main__":
