@@ -25,6 +25,10 @@ Each run records the CPU time other processes used meanwhile (``other load``, in
 cores, from /proc/stat); runs above 0.1 core are measured again (``--retries``) and
 flagged when that does not help.
 
+``--paired`` runs both sides at the same time instead (each with ``--threads``
+threads; use 1 on 2 cores), hashing from the same instant on, so that both see the same
+machine: on a shared host this removes most of the noise between rounds.
+
 Both programs build the cache (and, with ``--mode fast``, the 2 GiB dataset on all
 threads) before their clock starts; the set-up time is reported apart and is not part
 of the hash rate. Every run is a fresh process, so fast mode pays the dataset build
