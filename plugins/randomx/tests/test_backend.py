@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
+import weakref
+from collections.abc import Callable
+from typing import ClassVar
 
 import anyio
 import pytest
-from rx_vectors import BLOB, KEY_A, KEY_B, VECTORS
+from rx_vectors import BLOB, KEY_A, KEY_B, MODES, VECTORS
 from zion_plugin_randomx import binding
-from zion_plugin_randomx.backend import RandomXCpu
+from zion_plugin_randomx import keys as keys_module
+from zion_plugin_randomx.backend import RandomXCpu, VmPool
 from zion_plugin_randomx.binding import (
     InvalidInputError,
     InvalidKeyError,
@@ -18,6 +23,7 @@ from zion_plugin_randomx.binding import (
     set_nonce,
     stop_flag,
 )
+from zion_plugin_randomx.config import RandomXConfig
 from zion_plugin_randomx.keys import KeyManager
 
 
@@ -147,31 +153,147 @@ def test_a_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
         RandomXCpu().set_key(KEY_A)
 
 
-def test_seed_switch_under_load(light: RandomXCpu) -> None:
-    """Hashing with key A goes on, exact, while key B is prepared and becomes current."""
-    expected_a = light.hash(VECTORS[0][1], key=KEY_A)
-    errors: list[str] = []
+class CountingCache(binding.Cache):
+    """A cache that counts how many were allocated."""
+
+    built: ClassVar[list[bytes]] = []
+
+    def __init__(self, key: bytes, flags: binding.Flags) -> None:
+        super().__init__(key, flags)
+        CountingCache.built.append(key)
+
+
+@pytest.fixture
+def counting_caches(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    CountingCache.built = []
+    monkeypatch.setattr(keys_module, "Cache", CountingCache)
+    return CountingCache.built
+
+
+def switch_under_load(rx: RandomXCpu, switch: Callable[[], None]) -> list[tuple[float, bytes]]:
+    """Two threads hash with the current key while ``switch()`` runs; every result is
+    the old key's or the new key's, and every call begun after the switch returned
+    gets the new key's. Returns (start time, hash) pairs."""
+    data = VECTORS[2][1]  # the same input under KEY_A and KEY_B
+    expected = {bytes.fromhex(VECTORS[2][2]), bytes.fromhex(VECTORS[3][2])}
+    results: list[tuple[float, bytes]] = []
     done = threading.Event()
 
     def hammer() -> None:
         while not done.is_set():
-            got = light.hash(VECTORS[0][1], key=KEY_A)
-            if got != expected_a:
-                errors.append(got.hex())
+            began = time.perf_counter()
+            results.append((began, rx.hash(data)))
 
     workers = [threading.Thread(target=hammer) for _ in range(2)]
     for w in workers:
         w.start()
     try:
-        light.prepare_key(KEY_B)
-        light.set_key(KEY_B)  # waits for the prepared cache
-        assert light.hash(VECTORS[3][1]).hex() == VECTORS[3][2]
+        time.sleep(0.1)
+        switch()
+        switched = time.perf_counter()
+        time.sleep(0.2)
     finally:
         done.set()
         for w in workers:
             w.join()
-    assert errors == []
-    light.set_key(KEY_A)
+    assert {h for _, h in results} <= expected
+    after = [h.hex() for began, h in results if began > switched]
+    assert after and set(after) == {VECTORS[3][2]}
+    return results
+
+
+def test_prepared_seed_switch_under_load(counting_caches: list[bytes]) -> None:
+    """Hashing goes on with key A while B is prepared and becomes current; A's cache is
+    freed after the switch (no VM keeps it), and no cache is built twice."""
+    rx = RandomXCpu(RandomXConfig(mode="light", threads=2, prepare_next=True))
+    rx.set_key(KEY_A)
+    old_cache = weakref.ref(rx.keys.current_state().cache)
+
+    def switch() -> None:
+        rx.prepare_key(KEY_B)
+        rx.set_key(KEY_B)  # waits for the prepared cache
+
+    results = switch_under_load(rx, switch)
+    assert bytes.fromhex(VECTORS[2][2]) in {h for _, h in results}  # A served meanwhile
+    assert counting_caches == [KEY_A, KEY_B]
+    assert rx.keys.held() == [KEY_B]
+    gc.collect()
+    assert old_cache() is None, "something still holds the previous key's cache"
+    assert rx._pool.created <= 2
+    rx.close()
+
+
+def test_in_place_seed_switch_under_load(counting_caches: list[bytes]) -> None:
+    """Without prepare_next the one cache is re-initialised in place: hashing pauses,
+    never sees a half-built cache, and no second cache is ever allocated."""
+    rx = RandomXCpu(RandomXConfig(mode="light", threads=2))
+    assert rx.prepare_next is False  # the light-mode default
+    rx.set_key(KEY_A)
+    cache = rx.keys.current_state().cache
+    rx.prepare_key(KEY_B)  # no-op: nothing is built in advance
+    switch_under_load(rx, lambda: rx.set_key(KEY_B))
+    assert counting_caches == [KEY_A]
+    assert rx.keys.current_state().cache is cache
+    assert rx.keys.held() == [KEY_B]
+    rx.close()
+
+
+def test_hashing_with_an_old_key_after_a_switch(light: RandomXCpu) -> None:
+    """A key that is not current is built for the call and dropped afterwards (light
+    mode keeps one cache), and the current key is untouched."""
+    assert light.hash(VECTORS[3][1], key=KEY_B).hex() == VECTORS[3][2]
+    assert light.keys.held() == [KEY_A]
+    assert light.hash(VECTORS[0][1]).hex() == VECTORS[0][2]
+
+
+def test_the_vm_pool_is_bounded_and_lends_each_vm_once() -> None:
+    pool = VmPool(2)
+    assert pool.borrow() is None and pool.borrow() is None  # two slots to create VMs
+    taken = threading.Event()
+
+    def third() -> None:
+        pool.borrow()
+        taken.set()
+
+    waiter = threading.Thread(target=third)
+    waiter.start()
+    assert not taken.wait(0.2)  # a third borrower waits
+    pool.give_back(None, keep=False)
+    assert taken.wait(5)
+    waiter.join()
+    pool.give_back(None, keep=False)
+    pool.give_back(None, keep=False)
+    assert pool.created == 0
+
+
+def test_the_vm_pool_exclusive_waits_for_every_vm() -> None:
+    pool = VmPool(2)
+    pool.borrow()
+    entered = threading.Event()
+
+    def switch() -> None:
+        with pool.exclusive():
+            entered.set()
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    assert not entered.wait(0.2)  # a VM is still lent
+    pool.give_back(None, keep=False)
+    assert entered.wait(5)
+    switcher.join()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_in_place_switch_gives_exact_hashes(mode: str) -> None:
+    """``set_key(in_place=True)`` re-initialises the cache (and dataset) in place."""
+    rx = RandomXCpu(RandomXConfig(mode=mode, threads=2))
+    rx.set_key(KEY_A)
+    memory = rx.keys.current_state().memory
+    rx.set_key(KEY_B, in_place=True)
+    assert rx.keys.current_state().memory is memory
+    assert rx.hash(VECTORS[3][1]).hex() == VECTORS[3][2]
+    assert rx.hash_batch([VECTORS[4][1]])[0].hex() == VECTORS[4][2]
+    rx.close()
 
 
 def test_key_manager_keeps_two_keys_and_rebuilds_evicted_ones() -> None:

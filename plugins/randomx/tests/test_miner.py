@@ -56,8 +56,8 @@ SEED_3 = hashlib.sha256(b"zion-test-seed-3").hexdigest()
 
 @pytest.fixture(scope="module")
 def rx() -> Iterator[RandomXCpu]:
-    """One light-mode backend for the miners and the checks of this module."""
-    backend = RandomXCpu(RandomXConfig(mode="light", threads=1))
+    """One light-mode backend (preparing next keys) for the miners and the checks here."""
+    backend = RandomXCpu(RandomXConfig(mode="light", threads=1, prepare_next=True))
     yield backend
     backend.close()
 
@@ -271,7 +271,7 @@ class FakeBackend:
         self.prepared: list[bytes] = []
         self.closed = False
 
-    def set_key(self, key: bytes) -> None:
+    def set_key(self, key: bytes, *, in_place: bool | None = None) -> None:
         self.set_keys.append((key, threading.get_ident()))
         time.sleep(0.2)
 
@@ -335,7 +335,7 @@ async def test_keys_are_set_off_the_event_loop_and_threads_split_nonces() -> Non
 
 
 class BrokenBackend(FakeBackend):
-    def set_key(self, key: bytes) -> None:
+    def set_key(self, key: bytes, *, in_place: bool | None = None) -> None:
         raise AllocationError("cannot allocate the RandomX cache (256 MiB)")
 
 

@@ -1,8 +1,9 @@
 """The ``randomx-cpu`` hashing backend.
 
 Synchronous methods (the :class:`zion_hookspecs.HashBackend` contract) run in the
-calling thread with that thread's VM; the ``*_async`` methods run them on worker
-threads, at most ``randomx.threads`` at a time, so the event loop is never blocked.
+calling thread with a VM taken from a pool of at most ``randomx.threads`` VMs; the
+``*_async`` methods run them on worker threads, at most ``randomx.threads`` at a time,
+so the event loop is never blocked.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -18,11 +20,69 @@ import anyio.lowlevel
 
 from zion_hookspecs import HashCapabilities
 
-from .binding import VM, Flags, ProgressCallback, recommended_flags
+from .binding import VM, Cache, Dataset, Flags, ProgressCallback, recommended_flags
 from .config import RandomXConfig
 from .keys import KeyManager, KeyState
 
 logger = logging.getLogger(__name__)
+
+
+class VmPool:
+    """At most ``size`` VMs, lent to one caller at a time.
+
+    A VM returned while bound to anything but the current key's memory is dropped (a
+    VM is cheap to create: about 0.1 ms), so an idle VM never keeps a replaced cache or
+    dataset alive. :meth:`exclusive` waits until every VM is back and holds off
+    borrowers, for switching a key in place.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._cond = threading.Condition()
+        self._idle: list[VM] = []
+        self._lent = 0
+        self._exclusive = False
+
+    @property
+    def created(self) -> int:
+        with self._cond:
+            return self._lent + len(self._idle)
+
+    def borrow(self) -> VM | None:
+        """An idle VM, or None when the caller should create one (its slot is taken)."""
+        with self._cond:
+            while self._exclusive or (not self._idle and self._lent >= self.size):
+                self._cond.wait()
+            self._lent += 1
+            return self._idle.pop() if self._idle else None
+
+    def give_back(self, vm: VM | None, *, keep: bool) -> None:
+        with self._cond:
+            self._lent -= 1
+            if vm is not None and keep and not self._exclusive:
+                self._idle.append(vm)
+            self._cond.notify()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Every VM back and dropped, and no borrowing until the block ends."""
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            while self._lent:
+                self._cond.wait()
+            self._idle.clear()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._idle.clear()
 
 
 class RandomXCpu:
@@ -37,11 +97,13 @@ class RandomXCpu:
         self.config = config or RandomXConfig()
         self.threads = self.config.threads or os.cpu_count() or 1
         self._progress = progress
+        # None: prepared in fast mode (a dataset takes long to build), in place in light
+        # mode (a cache takes about 0.3 s, and the node must fit in 512 MB)
+        self.prepare_next = (
+            self.config.prepare_next if self.config.prepare_next is not None else self.fast
+        )
         self._keys: KeyManager | None = None
-        self._current: bytes | None = None
-        self._local = threading.local()
-        self._vms: list[VM] = []
-        self._vms_lock = threading.Lock()
+        self._pool = VmPool(self.threads)
         self._limiter: anyio.CapacityLimiter | None = None
         self._limiter_token: object = None
 
@@ -67,51 +129,72 @@ class RandomXCpu:
                 fast=self.fast,
                 flags=flags,
                 init_threads=self.config.init_threads,
-                keep=2 if self.config.prepare_next else 1,
+                keep=2 if self.prepare_next else 1,
                 progress=self._progress,
             )
         return self._keys
 
-    def set_key(self, key: bytes) -> None:
-        """Make ``key`` current, building its cache/dataset now if it is not ready."""
-        self.keys.set_current(key)
-        self._current = bytes(key)
+    def set_key(self, key: bytes, *, in_place: bool | None = None) -> None:
+        """Make ``key`` current, building its cache/dataset now if it is not ready.
+
+        Hashing with the previous key goes on until the new key is ready, unless the
+        switch is made ``in_place`` (default: when ``prepare_next`` is off): then, unless
+        ``key`` was prepared, the one cache (or dataset) is re-initialised and hashing
+        pauses meanwhile. A miner, which stops hashing at a switch anyway, saves the
+        memory of a second dataset that way.
+        """
+        if in_place is None:
+            in_place = not self.prepare_next
+        if not in_place:
+            self.keys.set_current(key)
+        else:
+            with self._pool.exclusive():
+                self.keys.set_current(key, reuse=True)
 
     def prepare_key(self, key: bytes) -> None:
         """Build ``key`` in the background (the next seed, during the lag window)."""
-        if self.config.prepare_next:
+        if self.prepare_next:
             self.keys.prepare(key)
+
+    @property
+    def current_key(self) -> bytes | None:
+        return self.keys.current if self._keys is not None else None
 
     # -- hashing ------------------------------------------------------------------------
 
     def _state(self, key: bytes | None) -> KeyState:
         if key is None:
-            if self._current is None:
-                raise RuntimeError("no RandomX key is set: call set_key() first")
-            key = self._current
+            return self.keys.current_state()
         return self.keys.get(key)
 
-    def _vm(self, state: KeyState) -> VM:
-        vm: VM | None = getattr(self._local, "vm", None)
-        if vm is None:
-            if state.dataset is not None:
-                vm = VM(self.flags, dataset=state.dataset)
-            else:
-                vm = VM(self.flags, cache=state.cache)
-            self._local.vm = vm
-            with self._vms_lock:
-                self._vms.append(vm)
-        elif vm.memory is not state.memory:
-            vm.rebind(state.memory)
-        return vm
+    @contextmanager
+    def _vm(self, key: bytes | None) -> Iterator[VM]:
+        """A VM bound to ``key``'s memory (default: the current key's)."""
+        vm = self._pool.borrow()
+        try:
+            state = self._state(key)
+            memory: Cache | Dataset = state.memory
+            if vm is None:
+                if state.dataset is not None:
+                    vm = VM(self.flags, dataset=state.dataset)
+                else:
+                    vm = VM(self.flags, cache=state.cache)
+            elif vm.memory is not memory:
+                vm.rebind(memory)
+            yield vm
+        finally:
+            keep = vm is not None and vm.memory is self.keys.current_memory()
+            self._pool.give_back(vm, keep=keep)
 
     def hash(self, blob: bytes, *, key: bytes | None = None) -> bytes:
         """The hash of ``blob`` under ``key`` (default: the current key)."""
-        return self._vm(self._state(key)).hash(blob)
+        with self._vm(key) as vm:
+            return vm.hash(blob)
 
     def hash_batch(self, blobs: Sequence[bytes], *, key: bytes | None = None) -> list[bytes]:
         """The hashes of ``blobs``, in order, in one pipelined C call."""
-        return self._vm(self._state(key)).hash_batch(blobs)
+        with self._vm(key) as vm:
+            return vm.hash_batch(blobs)
 
     def search(
         self,
@@ -152,9 +235,10 @@ class RandomXCpu:
         ``stop`` (from :func:`~zion_plugin_randomx.binding.stop_flag`) ends the scan
         early when set to 1; the count then tells where to resume.
         """
-        return self._vm(self._state(key)).search(
-            blob, nonce_offset=nonce_offset, start=start, count=count, target=target, stop=stop
-        )
+        with self._vm(key) as vm:
+            return vm.search(
+                blob, nonce_offset=nonce_offset, start=start, count=count, target=target, stop=stop
+            )
 
     # -- async --------------------------------------------------------------------------
 
@@ -186,10 +270,7 @@ class RandomXCpu:
 
     def close(self) -> None:
         """Free VMs, caches and datasets; no call may be in flight."""
-        with self._vms_lock:
-            self._vms.clear()
-        self._local = threading.local()
+        self._pool.clear()
         if self._keys is not None:
             self._keys.close()
             self._keys = None
-        self._current = None

@@ -131,6 +131,13 @@ class Cache:
         self._ptr: Any = ffi.gc(ptr, lib.randomx_release_cache)
         lib.randomx_init_cache(self._ptr, self.key, len(self.key))
 
+    def reinit(self, key: bytes) -> None:
+        """Re-initialise this cache with another key, in place (no VM may use it
+        meanwhile; VMs bound to it must be rebound or dropped afterwards)."""
+        key = check_key(key)
+        native().lib.randomx_init_cache(self._ptr, key, len(key))
+        self.key = key
+
     @property
     def ptr(self) -> Any:
         return self._ptr
@@ -145,20 +152,11 @@ class Dataset:
 
     CHUNK_ITEMS = 1 << 16
 
-    def __init__(
-        self,
-        cache: Cache,
-        flags: Flags,
-        *,
-        threads: int = 0,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-    ) -> None:
-        """Build the dataset on ``threads`` threads; setting ``cancel`` stops the build
-        within one chunk (a fraction of a second) with :class:`BuildCancelledError`."""
+    def __init__(self, flags: Flags) -> None:
+        """Allocate a dataset, to be filled by :meth:`build`."""
         ffi, lib = native().ffi, native().lib
-        self.key = cache.key
-        self.cache = cache
+        self.key = b""
+        self.cache: Cache | None = None
         ptr = lib.randomx_alloc_dataset(int(flags & Flags.LARGE_PAGES))
         if ptr == ffi.NULL:
             raise AllocationError(
@@ -166,6 +164,20 @@ class Dataset:
                 'use light mode (randomx.mode = "light") on this machine'
             )
         self._ptr: Any = ffi.gc(ptr, lib.randomx_release_dataset)
+
+    def build(
+        self,
+        cache: Cache,
+        *,
+        threads: int = 0,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """(Re)build the dataset from ``cache`` on ``threads`` threads, in place (no VM
+        may use it meanwhile); setting ``cancel`` stops the build within one chunk (a
+        fraction of a second) with :class:`BuildCancelledError`."""
+        lib = native().lib
+        self.key = b""  # not usable until the build completes
         total = int(lib.randomx_dataset_item_count())
         threads = threads or os.cpu_count() or 1
         done = 0
@@ -185,6 +197,8 @@ class Dataset:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rx-dataset") as pool:
             for future in [pool.submit(init, s) for s in range(0, total, self.CHUNK_ITEMS)]:
                 future.result()
+        self.key = cache.key
+        self.cache = cache
 
     @property
     def ptr(self) -> Any:

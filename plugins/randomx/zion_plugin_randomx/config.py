@@ -17,8 +17,11 @@ class RandomXConfig:
     - ``init_threads``: threads that build a fast-mode dataset (0: one per CPU core).
     - ``large_pages``: allocate in huge pages (needs them reserved by the system).
     - ``jit``: compile RandomX programs to machine code (much faster; off only to debug).
-    - ``prepare_next``: build the next seed's cache/dataset before the switch (memory:
-      a second cache or dataset during the lag window).
+    - ``prepare_next``: build the next seed's cache/dataset in the background during the
+      lag window, so verification never pauses at a seed switch (memory: a second cache
+      or dataset meanwhile). Off, the one cache/dataset is re-initialised in place at the
+      switch and hashing pauses meanwhile (about 0.3 s for a cache). Unset: on in fast
+      mode, off in light mode.
     """
 
     mode: Literal["light", "fast"] = "light"
@@ -26,4 +29,4 @@ class RandomXConfig:
     init_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     large_pages: bool = False
     jit: bool = True
-    prepare_next: bool = True
+    prepare_next: bool | None = None

@@ -1,11 +1,19 @@
 """The key manager: caches (and datasets) per RandomX key, with the next one prepared early.
 
 RandomX keys (seeds) change every epoch; the next seed is known during a lag window
-before the switch. :meth:`KeyManager.prepare` builds its cache or dataset in the
-background then, so verification never stalls at the switch. At most ``keep`` keys
-are held, besides one that is being used only briefly: the least recently used one is
-dropped (its memory is freed once no VM uses it any more), but never the current key
-(:meth:`KeyManager.set_current`) nor the one prepared as the next.
+before the switch. There are two ways to switch:
+
+- Prepared (:meth:`KeyManager.prepare`, then :meth:`KeyManager.set_current`): the next
+  key's cache or dataset is built in the background during the lag window, so
+  verification never stalls; a second cache or dataset is held meanwhile. Once the
+  switch is done, the previous key is dropped.
+- In place (``set_current(key, reuse=True)``): the current key's memory is
+  re-initialised with the new key, so only one cache or dataset ever exists; hashing
+  must pause meanwhile (about 0.3 s for a cache, the dataset build time in fast mode).
+
+At most ``keep`` keys are held: a key asked for by :meth:`KeyManager.get` that is neither
+current nor prepared is dropped, least recently used first, once more are held (its
+memory is freed as soon as no VM uses it any more).
 """
 
 from __future__ import annotations
@@ -55,10 +63,18 @@ class KeyManager:
         self.keep = max(1, keep)
         self.progress = progress
         self._lock = threading.Lock()
+        self._switching = threading.Lock()  # one set_current() at a time
         self._states: OrderedDict[bytes, Future[KeyState]] = OrderedDict()
+        # "current", "next", and "incoming" (the key a switch is building)
         self._pinned: dict[str, bytes] = {}
         self._cancel = threading.Event()
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rx-prepare")
+
+    @property
+    def current(self) -> bytes | None:
+        """The current key (None before the first :meth:`set_current`)."""
+        with self._lock:
+            return self._pinned.get("current")
 
     def get(self, key: bytes) -> KeyState:
         """The state for ``key``, built now (in this thread) if nobody has started it."""
@@ -68,17 +84,71 @@ class KeyManager:
             self._build(key, future)
         return future.result()
 
-    def set_current(self, key: bytes) -> KeyState:
-        """:meth:`get`, and keep ``key`` until another key becomes current."""
-        key = check_key(key)
+    def current_state(self) -> KeyState:
+        """The state of the current key, which stays current until a switch is complete."""
         with self._lock:
-            self._pinned["current"] = key
-            self._evict()
-        return self.get(key)
+            key = self._pinned.get("current")
+            if key is None:
+                raise RuntimeError("no RandomX key is set: call set_key() first")
+            future = self._states.get(key)
+            if future is not None:
+                self._states.move_to_end(key)
+        if future is None:  # only after a failed in-place switch
+            return self.get(key)
+        return future.result()
+
+    def current_memory(self) -> Cache | Dataset | None:
+        """The current key's cache or dataset if it is ready, without building anything."""
+        with self._lock:
+            key = self._pinned.get("current")
+            future = self._states.get(key) if key is not None else None
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        return future.result().memory
+
+    def set_current(self, key: bytes, *, reuse: bool = False) -> KeyState:
+        """Make ``key`` current once its state is built; the previous current key stays
+        current until then, and is dropped afterwards.
+
+        With ``reuse``, the previous key's cache (and dataset) are re-initialised in
+        place instead of allocating new ones. The caller must make sure nothing uses
+        the previous key's state meanwhile or afterwards (the backend takes every VM
+        out of use for the switch).
+        """
+        key = check_key(key)
+        with self._switching:
+            with self._lock:
+                self._pinned["incoming"] = key
+                previous = self._pinned.get("current")
+                recycled = self._take_for_reuse(previous, key) if reuse else None
+            try:
+                if recycled is not None:
+                    old, future = recycled
+                    self._build(key, future, reuse=old)
+                    state = future.result()
+                else:
+                    state = self.get(key)
+            finally:
+                with self._lock:
+                    self._pinned.pop("incoming", None)
+            with self._lock:
+                self._pinned["current"] = key
+                if self._pinned.get("next") == key:
+                    del self._pinned["next"]
+                if (
+                    previous is not None
+                    and previous != key
+                    and previous not in self._pinned.values()
+                    and previous in self._states
+                ):
+                    del self._states[previous]
+                    logger.debug("dropped the previous RandomX key %s", previous.hex()[:16])
+                self._evict()
+            return state
 
     def prepare(self, key: bytes) -> Future[KeyState]:
         """Start building ``key`` in the background (no-op if present or under way);
-        it is kept until another key is prepared."""
+        it is kept until another key is prepared or it becomes current and is replaced."""
         key = check_key(key)
         with self._lock:
             self._pinned["next"] = key
@@ -99,6 +169,24 @@ class KeyManager:
         self._background.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             self._states.clear()
+            self._pinned.clear()
+
+    def _take_for_reuse(
+        self, previous: bytes | None, key: bytes
+    ) -> tuple[KeyState, Future[KeyState]] | None:
+        """Under the lock: the previous key's state, taken out to be rebuilt as ``key``
+        (None when ``key`` is held already or there is nothing to reuse)."""
+        if previous is None or previous == key or key in self._states:
+            return None
+        if previous == self._pinned.get("next"):
+            return None
+        old = self._states.get(previous)
+        if old is None or not old.done() or old.exception() is not None:
+            return None
+        del self._states[previous]
+        future: Future[KeyState] = Future()
+        self._states[key] = future
+        return old.result(), future
 
     def _claim(self, key: bytes) -> tuple[Future[KeyState], bool]:
         with self._lock:
@@ -117,27 +205,34 @@ class KeyManager:
             if len(self._states) <= self.keep:
                 return
             old = self._states[old_key]
-            # never the current or next key, nor one being built (or just claimed)
+            # never a pinned key, nor one being built (or just claimed)
             if old_key in pinned or not old.done():
                 continue
             del self._states[old_key]
             logger.debug("dropped RandomX key %s", old_key.hex()[:16])
 
-    def _build(self, key: bytes, future: Future[KeyState]) -> None:
+    def _build(
+        self, key: bytes, future: Future[KeyState], *, reuse: KeyState | None = None
+    ) -> None:
         if not future.set_running_or_notify_cancel():
             return
         started = time.perf_counter()
+        what = "dataset" if self.fast else "cache"
         try:
-            cache = Cache(key, self.flags)
+            if reuse is not None:
+                cache = reuse.cache
+                cache.reinit(key)
+            else:
+                cache = Cache(key, self.flags)
             dataset = None
             if self.fast:
                 logger.info("building the RandomX dataset for key %s (2 GiB)", key.hex()[:16])
-                dataset = Dataset(
-                    cache,
-                    self.flags,
-                    threads=self.init_threads,
-                    progress=self.progress,
-                    cancel=self._cancel,
+                if reuse is not None and reuse.dataset is not None:
+                    dataset = reuse.dataset
+                else:
+                    dataset = Dataset(self.flags)
+                dataset.build(
+                    cache, threads=self.init_threads, progress=self.progress, cancel=self._cancel
                 )
         except BaseException as exc:
             with self._lock:
@@ -149,10 +244,11 @@ class KeyManager:
             return
         seconds = time.perf_counter() - started
         logger.info(
-            "RandomX %s ready for key %s in %.1f s",
-            "dataset" if self.fast else "cache",
+            "RandomX %s ready for key %s in %.1f s%s",
+            what,
             key.hex()[:16],
             seconds,
+            " (re-initialised in place)" if reuse is not None else "",
         )
         future.set_result(KeyState(key=key, cache=cache, dataset=dataset, build_seconds=seconds))
         with self._lock:

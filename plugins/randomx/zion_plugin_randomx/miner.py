@@ -17,6 +17,7 @@ Layout (one anyio event loop, N hashing threads):
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import signal
@@ -57,7 +58,7 @@ STATUS_SECONDS = 1.0
 class MiningBackend(Protocol):
     """What the miner needs from a hashing backend (:class:`~.backend.RandomXCpu`)."""
 
-    def set_key(self, key: bytes) -> None: ...
+    def set_key(self, key: bytes, *, in_place: bool | None = None) -> None: ...
 
     def prepare_key(self, key: bytes) -> None: ...
 
@@ -489,8 +490,11 @@ class Miner:
                 started = self.clock()
                 self.key_build_pending = True
                 try:
+                    # the threads are paused: a key that was not prepared is built
+                    # in place of the old one (one dataset in memory, not two)
                     await anyio.to_thread.run_sync(
-                        self.backend.set_key, job.seed_hash, abandon_on_cancel=True
+                        functools.partial(self.backend.set_key, job.seed_hash, in_place=True),
+                        abandon_on_cancel=True,
                     )
                 except Exception as exc:
                     self.key_build_pending = False
