@@ -58,6 +58,9 @@ uint64_t zrx_search(randomx_vm *vm, const uint8_t *blob, size_t size, size_t non
                     size_t *n_hits, volatile const int32_t *stop);
 void zrx_hash_batch(randomx_vm *vm, const uint8_t *data, const size_t *sizes, size_t n,
                     uint8_t *out);
+int zrx_advise_huge_pages(void *p, size_t size);
+void *zrx_cache_memory(randomx_cache *cache);
+void *randomx_get_dataset_memory(randomx_dataset *dataset);
 """
 
 

@@ -1,5 +1,11 @@
 /* ZION helpers over librandomx; see zion_rx.h. */
+#define _DEFAULT_SOURCE /* madvise */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "zion_rx.h"
 
@@ -82,4 +88,27 @@ void zrx_hash_batch(randomx_vm *vm, const uint8_t *data, const size_t *sizes, si
         next += sizes[i];
     }
     randomx_calculate_hash_last(vm, out + RANDOMX_HASH_SIZE * (n - 1));
+}
+
+int zrx_advise_huge_pages(void *p, size_t size) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    long page = sysconf(_SC_PAGESIZE);
+    if (p == NULL || page <= 0) {
+        return EINVAL;
+    }
+    uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)p + size) & ~((uintptr_t)page - 1);
+    if (end <= begin) {
+        return EINVAL;
+    }
+    return madvise((void *)begin, end - begin, MADV_HUGEPAGE) == 0 ? 0 : errno;
+#else
+    (void)p;
+    (void)size;
+    return ENOSYS;
+#endif
+}
+
+void *zrx_cache_memory(randomx_cache *cache) {
+    return cache == NULL ? NULL : *(void **)cache;
 }

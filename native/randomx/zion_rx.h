@@ -32,4 +32,18 @@ uint64_t zrx_search(randomx_vm *vm, const uint8_t *blob, size_t size, size_t non
 void zrx_hash_batch(randomx_vm *vm, const uint8_t *data, const size_t *sizes, size_t n,
                     uint8_t *out);
 
+/*
+ * Ask the kernel to back [p, p + size), shrunk inward to page boundaries, with
+ * transparent huge pages (Linux madvise MADV_HUGEPAGE). Call it before the memory is
+ * first written. Returns 0, or an errno value: the advice is only a hint, and fails
+ * harmlessly where transparent huge pages are unavailable.
+ */
+int zrx_advise_huge_pages(void *p, size_t size);
+
+/*
+ * The memory of a cache (RandomX v1 keeps it as the first member of randomx_cache;
+ * the caller checks that the address lies in a mapping of the cache's size).
+ */
+void *zrx_cache_memory(randomx_cache *cache);
+
 #endif

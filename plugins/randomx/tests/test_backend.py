@@ -24,6 +24,7 @@ from zion_plugin_randomx.binding import (
     stop_flag,
 )
 from zion_plugin_randomx.config import RandomXConfig
+from zion_plugin_randomx.diagnose import report_lines
 from zion_plugin_randomx.keys import KeyManager
 
 
@@ -158,8 +159,8 @@ class CountingCache(binding.Cache):
 
     built: ClassVar[list[bytes]] = []
 
-    def __init__(self, key: bytes, flags: binding.Flags) -> None:
-        super().__init__(key, flags)
+    def __init__(self, key: bytes, flags: binding.Flags, *, huge_pages: bool = False) -> None:
+        super().__init__(key, flags, huge_pages=huge_pages)
         CountingCache.built.append(key)
 
 
@@ -387,3 +388,17 @@ async def test_async_key_switch(light: RandomXCpu) -> None:
 def test_modes_agree(backend: RandomXCpu, light: RandomXCpu) -> None:
     blobs = [set_nonce(BLOB, 39, n) for n in range(4)]
     assert backend.hash_batch(blobs, key=KEY_B) == light.hash_batch(blobs, key=KEY_B)
+
+
+def test_transparent_huge_pages_give_the_same_hashes() -> None:
+    flags = binding.recommended_flags()
+    cache = binding.Cache(KEY_A, flags, huge_pages=True)
+    if binding.transparent_huge_pages_mode() in ("always", "madvise"):
+        assert cache.huge_pages
+    vm = binding.VM(flags, cache=cache)
+    assert vm.hash(VECTORS[0][1]).hex() == VECTORS[0][2]
+
+
+def test_huge_page_advice_only_for_anonymous_memory() -> None:
+    assert not binding.advise_huge_pages(4096, binding.CACHE_SIZE)  # nothing mapped there
+    assert "transparent huge pages" in dict(report_lines())

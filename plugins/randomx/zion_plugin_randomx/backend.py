@@ -131,6 +131,7 @@ class RandomXCpu:
                 init_threads=self.config.init_threads,
                 keep=2 if self.prepare_next else 1,
                 progress=self._progress,
+                huge_pages=self.config.transparent_huge_pages,
             )
         return self._keys
 

@@ -16,6 +16,10 @@ class RandomXConfig:
     - ``threads``: verification threads (0: one per CPU core).
     - ``init_threads``: threads that build a fast-mode dataset (0: one per CPU core).
     - ``large_pages``: allocate in huge pages (needs them reserved by the system).
+    - ``transparent_huge_pages``: ask the kernel for transparent huge pages for the
+      cache and dataset (``madvise``; no system setting changes, no reserved pages
+      needed): fewer TLB misses, about 50 % faster in fast mode. No effect where the
+      system's THP setting is ``never``.
     - ``jit``: compile RandomX programs to machine code (much faster; off only to debug).
     - ``prepare_next``: build the next seed's cache/dataset in the background during the
       lag window, so verification never pauses at a seed switch (memory: a second cache
@@ -28,5 +32,6 @@ class RandomXConfig:
     threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     init_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     large_pages: bool = False
+    transparent_huge_pages: bool = True
     jit: bool = True
     prepare_next: bool | None = None

@@ -9,7 +9,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from .binding import Flags, RandomXError, native, recommended_flags
+from .binding import (
+    Flags,
+    RandomXError,
+    native,
+    recommended_flags,
+    transparent_huge_pages_mode,
+)
 
 CPU_FEATURES = ("aes", "avx2", "avx512f", "ssse3", "sse4_1", "bmi2")
 
@@ -80,5 +86,12 @@ def report_lines() -> Iterator[tuple[str, str]]:
     yield "jit", "yes" if flags & Flags.JIT else "no"
     yield "hard aes", "yes" if flags & Flags.HARD_AES else "no"
     yield "large pages", huge_pages()
+    thp = transparent_huge_pages_mode()
+    note = {
+        "always": "used for the cache and dataset",
+        "madvise": "used for the cache and dataset (randomx.transparent_huge_pages)",
+        "never": "off: fast mode runs about a third slower",
+    }.get(thp, "")
+    yield "transparent huge pages", f"{thp} ({note})" if note else thp
     yield "cpu", f"{platform.machine()} {platform.processor() or ''}".strip()
     yield "cpu features", ", ".join(cpu_features()) or "none detected"

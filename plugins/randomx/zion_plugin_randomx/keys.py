@@ -56,8 +56,10 @@ class KeyManager:
         init_threads: int = 0,
         keep: int = 2,
         progress: ProgressCallback | None = None,
+        huge_pages: bool = False,
     ) -> None:
         self.fast = fast
+        self.huge_pages = huge_pages
         self.flags = flags
         self.init_threads = init_threads
         self.keep = max(1, keep)
@@ -223,14 +225,14 @@ class KeyManager:
                 cache = reuse.cache
                 cache.reinit(key)
             else:
-                cache = Cache(key, self.flags)
+                cache = Cache(key, self.flags, huge_pages=self.huge_pages)
             dataset = None
             if self.fast:
                 logger.info("building the RandomX dataset for key %s (2 GiB)", key.hex()[:16])
                 if reuse is not None and reuse.dataset is not None:
                     dataset = reuse.dataset
                 else:
-                    dataset = Dataset(self.flags)
+                    dataset = Dataset(self.flags, huge_pages=self.huge_pages)
                 dataset.build(
                     cache, threads=self.init_threads, progress=self.progress, cancel=self._cancel
                 )
