@@ -78,7 +78,9 @@ def xmrig_rate(binary: Path, port: int, threads: int, mode: str, seconds: float)
         return statistics.fmean(samples)
 
 
-def zion_rate(port: int, threads: int, mode: str, seconds: float) -> dict[str, float]:
+def zion_rate(
+    port: int, threads: int, mode: str, seconds: float, thp: bool = True
+) -> dict[str, float]:
     # --duration counts from start-up: leave room for the key (dataset) to be built
     duration = seconds + (60 if mode == "fast" else 5)
     result = subprocess.run(
@@ -98,6 +100,7 @@ def zion_rate(port: int, threads: int, mode: str, seconds: float) -> dict[str, f
             "--duration",
             str(duration),
             "--json",
+            "--thp" if thp else "--no-thp",
         ],
         capture_output=True,
         text=True,
@@ -117,6 +120,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--thp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="zion mine asks for transparent huge pages (its default); --no-thp turns it off",
+    )
     args = parser.parse_args()
     if args.seconds + 120 > 600:
         parser.error("keep --seconds at or below 480: every XMRig run is capped at 10 minutes")
@@ -127,7 +136,9 @@ def main() -> None:
         future, port = portal.start_task(harness.serve)
         rows = []
         for round_no in range(1, args.rounds + 1):
-            ours = zion_rate(port, args.threads, args.mode, args.seconds)["hashes_per_second"]
+            ours = zion_rate(port, args.threads, args.mode, args.seconds, args.thp)[
+                "hashes_per_second"
+            ]
             theirs = xmrig_rate(binary, port, args.threads, args.mode, args.seconds)
             rows.append((ours, theirs, ours / theirs))
             print(

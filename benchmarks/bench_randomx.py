@@ -151,7 +151,7 @@ def backend_command(args: argparse.Namespace, op: str, start_at: float = 0.0) ->
     """The backend's benchmark: this script as a runner, or ``zion bench randomx``."""
     options = [
         "--mode", args.mode, "--threads", str(args.threads),
-        "--seconds", str(args.seconds), "--op", op,
+        "--seconds", str(args.seconds), "--op", op, "--thp" if args.thp else "--no-thp",
     ]  # fmt: skip
     if args.backend == "runner" or start_at:
         runner = [sys.executable, str(Path(__file__).resolve()), "--backend-child", *options]
@@ -203,7 +203,7 @@ def backend_child(args: argparse.Namespace) -> dict[str, Any]:
     timed.Thread = TimedThread  # type: ignore[attr-defined]
     bench.threading = timed  # type: ignore[attr-defined]
     result = bench.run_benchmark(
-        mode=args.mode, threads=args.threads, seconds=args.seconds, op=args.op
+        mode=args.mode, threads=args.threads, seconds=args.seconds, op=args.op, huge_pages=args.thp
     )
     if len(begin) == args.threads and set(begin) <= set(end):
         cpu = sum(end[t] - begin[t] for t in begin)
@@ -446,6 +446,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "both set-ups (default: 10 light, 90 fast)",
     )
     parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--thp",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="let the backend ask for transparent huge pages (the anchor does not, so the "
+        "default, off, compares the same memory)",
+    )
     parser.add_argument("--json-out", type=Path, help="also write every result here")
     parser.add_argument(
         "--keep-build", type=Path, help="build the anchor in this directory and keep it"

@@ -28,7 +28,12 @@ class Op(StrEnum):
 
 
 def run_benchmark(
-    *, mode: Literal["light", "fast"], threads: int, seconds: float, op: str
+    *,
+    mode: Literal["light", "fast"],
+    threads: int,
+    seconds: float,
+    op: str,
+    huge_pages: bool = True,
 ) -> dict[str, Any]:
     """Hash for ``seconds`` on ``threads`` threads, all starting together; the result."""
     from .backend import RandomXCpu
@@ -37,7 +42,8 @@ def run_benchmark(
     from .progress import dataset_progress
 
     with dataset_progress() as progress:
-        backend = RandomXCpu(RandomXConfig(mode=mode, threads=threads), progress=progress)
+        config = RandomXConfig(mode=mode, threads=threads, transparent_huge_pages=huge_pages)
+        backend = RandomXCpu(config, progress=progress)
         started = time.perf_counter()
         backend.set_key(BENCH_KEY)
         setup = time.perf_counter() - started
@@ -111,6 +117,9 @@ def bench_randomx(
     op: Annotated[
         Op, typer.Option(help="search: the mining loop; batch: verification.")
     ] = Op.search,
+    thp: Annotated[
+        bool, typer.Option("--thp/--no-thp", help="Ask for transparent huge pages.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure the randomx-cpu backend's hashes per second.
@@ -118,7 +127,11 @@ def bench_randomx(
     Example: zion bench randomx --mode fast --threads 2 --seconds 30 --json
     """
     result = run_benchmark(
-        mode="fast" if mode is Mode.fast else "light", threads=threads, seconds=seconds, op=op.value
+        mode="fast" if mode is Mode.fast else "light",
+        threads=threads,
+        seconds=seconds,
+        op=op.value,
+        huge_pages=thp,
     )
     if as_json:
         print(json.dumps(result))

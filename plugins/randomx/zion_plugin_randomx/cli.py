@@ -61,6 +61,14 @@ def mine(
         Optional[float],  # noqa: UP045
         typer.Option(min=0.1, help="Stop after this many seconds.", show_default=False),
     ] = None,
+    thp: Annotated[
+        bool,
+        typer.Option(
+            "--thp/--no-thp",
+            help="Ask for transparent huge pages for the cache/dataset (changes no system "
+            "setting).",
+        ),
+    ] = True,
     as_json: Annotated[
         bool, typer.Option("--json", help="At the end, print one JSON object with the totals.")
     ] = False,
@@ -103,7 +111,11 @@ def mine(
             miner.dataset_progress(done, total)
 
     backend = RandomXCpu(
-        RandomXConfig(mode="fast" if mode is Mode.fast else "light", threads=n_threads),
+        RandomXConfig(
+            mode="fast" if mode is Mode.fast else "light",
+            threads=n_threads,
+            transparent_huge_pages=thp,
+        ),
         progress=progress,
     )
     miner = Miner(
