@@ -268,20 +268,39 @@ def test_the_vm_pool_is_bounded_and_lends_each_vm_once() -> None:
 
 
 def test_the_vm_pool_exclusive_waits_for_every_vm() -> None:
+    """A switch waits for every lent VM, even with borrowers queued behind it."""
     pool = VmPool(2)
     pool.borrow()
+    pool.borrow()
     entered = threading.Event()
+    order: list[str] = []
 
     def switch() -> None:
         with pool.exclusive():
+            order.append("switch")
             entered.set()
+            time.sleep(0.05)
 
+    def borrower() -> None:
+        pool.borrow()
+        order.append("borrow")
+        pool.give_back(None, keep=False)
+
+    queued = [threading.Thread(target=borrower) for _ in range(2)]
+    for t in queued:
+        t.start()
     switcher = threading.Thread(target=switch)
     switcher.start()
-    assert not entered.wait(0.2)  # a VM is still lent
+    assert not entered.wait(0.2)  # two VMs are still lent
+    pool.give_back(None, keep=False)
+    assert not entered.wait(0.1)
     pool.give_back(None, keep=False)
     assert entered.wait(5)
     switcher.join()
+    for t in queued:
+        t.join(5)
+    assert order == ["switch", "borrow", "borrow"]  # the queued borrowers waited
+    assert pool.created == 0
 
 
 @pytest.mark.parametrize("mode", MODES)

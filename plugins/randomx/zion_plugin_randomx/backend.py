@@ -61,7 +61,8 @@ class VmPool:
             self._lent -= 1
             if vm is not None and keep and not self._exclusive:
                 self._idle.append(vm)
-            self._cond.notify()
+            # all: a switch waiting for the last VM must not miss its wake-up to a borrower
+            self._cond.notify_all()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
