@@ -77,3 +77,27 @@ __all__ = [
     "UsageError",
     "ZionError",
 ]
+
+
+class SerializationError(ZionError, ValueError):
+    """Bytes that do not decode: truncated, oversized, non-canonical or trailing data."""
+
+
+class OutOfDataError(SerializationError):
+    """The input ended before the value being read was complete."""
+
+
+class TooLongError(SerializationError):
+    """A length, count or value exceeds its limit (checked before allocating)."""
+
+
+class NonCanonicalError(SerializationError):
+    """A value is encoded in more bytes than needed (e.g. a varint with a trailing 0x80)."""
+
+
+class TrailingDataError(SerializationError):
+    """Bytes are left over after the value was decoded."""
+
+
+class ValidationError(ZionError):
+    """A block or transaction breaks a rule; each rule has its own subclass."""

@@ -1,0 +1,1 @@
+"""``zion-plugin-consensus``: ZION's chain rules."""

@@ -1,0 +1,1 @@
+"""``zion-plugin-sqlite``: the embedded storage backend on SQLite."""
