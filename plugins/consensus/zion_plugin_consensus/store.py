@@ -1,0 +1,212 @@
+"""The chain's records in a key-value :class:`~zion_hookspecs.Storage`.
+
+Every key starts with a one-byte table tag; numbers in keys are big-endian so that
+prefix scans come out in order. One connected or disconnected block is one
+``write_batch``: the store is consistent after every batch, whatever happens between.
+
+=====  =========================================  ======================================
+tag    key                                        value
+=====  =========================================  ======================================
+``B``  block id                                   the block's bytes
+``M``  block id                                   :class:`BlockMeta`
+``H``  height (8 bytes)                           main-chain block id at that height
+``X``  txid                                       the transaction's bytes
+``L``  txid                                       block id (where it was mined)
+``U``  txid + output index (4 bytes)              :class:`Coin` (an unspent output)
+``D``  block id                                   undo data: the coins the block spent
+``A``  spend key + view key + height + txid + i   amount (address history, ``+``/``-``)
+``T``  (empty)                                    the main chain's tip id
+=====  =========================================  ======================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from zion_core.chain.codec import Reader, Writer
+from zion_core.chain.transaction import OutPoint
+from zion_hookspecs import Storage
+
+BLOCK = b"B"
+META = b"M"
+HEIGHT = b"H"
+TX = b"X"
+TX_BLOCK = b"L"
+COIN = b"U"
+UNDO = b"D"
+ADDRESS = b"A"
+TIP = b"T"
+
+
+def height_key(height: int) -> bytes:
+    return HEIGHT + height.to_bytes(8, "big")
+
+
+def coin_key(outpoint: OutPoint) -> bytes:
+    return COIN + outpoint.txid + outpoint.index.to_bytes(4, "big")
+
+
+@attrs.frozen
+class BlockMeta:
+    """What the chain keeps about every block it stored (main chain or not)."""
+
+    height: int
+    prev_id: bytes
+    timestamp: int
+    difficulty: int
+    cumulative_difficulty: int
+    generated: int  # atomic units emitted up to and including this block
+    reward: int
+    size: int
+
+    def to_bytes(self) -> bytes:
+        return (
+            Writer()
+            .varint(self.height)
+            .raw(self.prev_id)
+            .varint(self.timestamp)
+            .raw(self.difficulty.to_bytes(16, "big"))
+            .raw(self.cumulative_difficulty.to_bytes(16, "big"))
+            .raw(self.generated.to_bytes(16, "big"))
+            .varint(self.reward)
+            .varint(self.size)
+            .getvalue()
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> BlockMeta:
+        r = Reader(data)
+        meta = cls(
+            height=r.varint(),
+            prev_id=r.raw(32),
+            timestamp=r.varint(),
+            difficulty=int.from_bytes(r.raw(16), "big"),
+            cumulative_difficulty=int.from_bytes(r.raw(16), "big"),
+            generated=int.from_bytes(r.raw(16), "big"),
+            reward=r.varint(),
+            size=r.varint(),
+        )
+        r.end()
+        return meta
+
+
+@attrs.frozen
+class Coin:
+    """An unspent output: its value, owner and when it may be spent."""
+
+    amount: int
+    spend_key: bytes
+    view_key: bytes
+    height: int
+    unlock_time: int
+    coinbase: bool
+
+    def to_bytes(self) -> bytes:
+        return (
+            Writer()
+            .varint(self.amount)
+            .raw(self.spend_key)
+            .raw(self.view_key)
+            .varint(self.height)
+            .varint(self.unlock_time)
+            .u8(1 if self.coinbase else 0)
+            .getvalue()
+        )
+
+    @classmethod
+    def read(cls, r: Reader) -> Coin:
+        return cls(
+            amount=r.varint(),
+            spend_key=r.raw(32),
+            view_key=r.raw(32),
+            height=r.varint(),
+            unlock_time=r.varint(),
+            coinbase=r.u8() == 1,
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Coin:
+        r = Reader(data)
+        coin = cls.read(r)
+        r.end()
+        return coin
+
+
+def encode_undo(spent: Iterable[tuple[OutPoint, Coin]]) -> bytes:
+    items = list(spent)
+    w = Writer().varint(len(items))
+    for outpoint, coin in items:
+        w.raw(outpoint.txid).varint(outpoint.index).raw(coin.to_bytes())
+    return w.getvalue()
+
+
+def decode_undo(data: bytes) -> list[tuple[OutPoint, Coin]]:
+    r = Reader(data)
+    out = []
+    for _ in range(r.count(1 << 20, 34)):
+        outpoint = OutPoint(txid=r.raw(32), index=r.varint())
+        out.append((outpoint, Coin.read(r)))
+    r.end()
+    return out
+
+
+def address_key(
+    spend_key: bytes, view_key: bytes, height: int, txid: bytes, index: int, spent: bool
+) -> bytes:
+    return (
+        ADDRESS
+        + spend_key
+        + view_key
+        + height.to_bytes(8, "big")
+        + txid
+        + index.to_bytes(4, "big")
+        + (b"-" if spent else b"+")
+    )
+
+
+class ChainStore:
+    """Typed reads over the chain's records (writes are batches built by the chain)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def tip_id(self) -> bytes | None:
+        return self.storage.get(TIP)
+
+    def block_bytes(self, block_id: bytes) -> bytes | None:
+        return self.storage.get(BLOCK + block_id)
+
+    def meta(self, block_id: bytes) -> BlockMeta | None:
+        raw = self.storage.get(META + block_id)
+        return BlockMeta.from_bytes(raw) if raw is not None else None
+
+    def id_at(self, height: int) -> bytes | None:
+        return self.storage.get(height_key(height))
+
+    def coin(self, outpoint: OutPoint) -> Coin | None:
+        raw = self.storage.get(coin_key(outpoint))
+        return Coin.from_bytes(raw) if raw is not None else None
+
+    def tx_bytes(self, txid: bytes) -> bytes | None:
+        return self.storage.get(TX + txid)
+
+    def tx_block(self, txid: bytes) -> bytes | None:
+        return self.storage.get(TX_BLOCK + txid)
+
+    def undo(self, block_id: bytes) -> list[tuple[OutPoint, Coin]]:
+        raw = self.storage.get(UNDO + block_id)
+        return decode_undo(raw) if raw is not None else []
+
+    def history(self, spend_key: bytes, view_key: bytes) -> Iterator[tuple[int, bytes, int, bool]]:
+        """(height, txid, output index, spent) entries of an address, oldest first."""
+        prefix = ADDRESS + spend_key + view_key
+        for key, _ in self.storage.iter_prefix(prefix):
+            rest = key[len(prefix) :]
+            yield (
+                int.from_bytes(rest[:8], "big"),
+                rest[8:40],
+                int.from_bytes(rest[40:44], "big"),
+                rest[44:45] == b"-",
+            )
