@@ -1,0 +1,1 @@
+"""``zion-plugin-wallet``: keys, backups, the encrypted wallet file and ``zion wallet``."""
