@@ -27,8 +27,8 @@ from .errors import PluginConflictError, PluginLoadError, UnknownPluginError, Us
 logger = logging.getLogger(__name__)
 trace_logger = logging.getLogger("zion.trace")
 
-ESSENTIAL_PLUGINS: tuple[str, ...] = ()
-"""Plugins every node loads and that cannot be blocked."""
+ESSENTIAL_PLUGINS: tuple[str, ...] = ("consensus",)
+"""Plugins every node loads and that cannot be blocked: the chain rules."""
 
 RESERVED_NAMES: tuple[str, ...] = (
     "consensus",

@@ -3,7 +3,8 @@
 Registers the ``zion`` consensus rules (networks mainnet, testnet and devnet, LWMA-1
 difficulty, smooth emission with a tail, the RandomX seed schedule, block and
 transaction validation, the chain with reorganisations, and the mempool) and the
-``[chain]`` configuration section.
+``[chain]`` configuration section, and the ``chain`` service that opens the node's chain
+in the configured storage backend when the node starts.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from .config import ChainConfig
 from .mempool import Mempool
 from .params import DEVNET, MAINNET, NETWORKS, TESTNET, NetworkParams, with_overrides
 from .rules import ZionConsensus
+from .service import ChainService
 
 if TYPE_CHECKING:
-    from zion_hookspecs import ConsensusRules, Node, Register, RegisterConfigSection
+    from zion_hookspecs import ConsensusRules, Node, Register, RegisterConfigSection, Service
 
 SECTION = "chain"
 
@@ -34,6 +36,11 @@ def zion_register_consensus(register: Register[ConsensusRules], node: Node) -> N
     register(ZionConsensus(node.config_section(SECTION)))
 
 
+@hookimpl
+def zion_register_services(register: Register[Service], node: Node) -> None:
+    register(ChainService(node))
+
+
 __all__ = [
     "DEVNET",
     "MAINNET",
@@ -42,6 +49,7 @@ __all__ = [
     "AddResult",
     "Chain",
     "ChainConfig",
+    "ChainService",
     "Mempool",
     "NetworkParams",
     "ZionConsensus",

@@ -1,0 +1,53 @@
+"""The consensus plugin in a node: registration, the [chain] section, the chain service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from zion_core import ESSENTIAL_PLUGINS
+from zion_plugin_consensus import ChainService, ZionConsensus
+from zion_plugin_consensus.chain import build_genesis
+from zion_plugin_consensus.params import DEVNET, NetworkParamsError
+
+PLUGINS = ["consensus", "sqlite", "randomx"]
+
+
+def test_consensus_is_essential() -> None:
+    assert "consensus" in ESSENTIAL_PLUGINS
+
+
+def test_the_rules_are_registered_with_the_chain_overrides(make_node: Any) -> None:
+    node = make_node(installed=PLUGINS, sets=["chain.initial_difficulty=7", "chain.seed_epoch=8"])
+    rules = node.registry("consensus").select(None)
+    assert isinstance(rules, ZionConsensus)
+    assert set(rules.networks()) == {"mainnet", "testnet", "devnet"}
+    params = rules.params("devnet")
+    assert (params.initial_difficulty, params.seed_epoch) == (7, 8)
+    assert params.target_seconds == DEVNET.target_seconds
+
+
+def test_bad_chain_overrides_are_named(make_node: Any) -> None:
+    node = make_node(installed=PLUGINS, sets=["chain.seed_epoch=12"])
+    with pytest.raises(NetworkParamsError, match="seed_epoch"):
+        node.registry("consensus").select(None).params("devnet")
+
+
+@pytest.mark.anyio
+async def test_the_chain_service_opens_and_closes_the_chain(make_node: Any) -> None:
+    node = make_node(installed=PLUGINS)
+    [service] = [
+        s
+        for s in (node.registry("service").get(n) for n in node.registry("service").names())
+        if isinstance(s, ChainService)
+    ]
+    for _ in range(2):  # the second start reopens the same file
+        async with anyio.create_task_group() as tg:
+            await tg.start(service.run)
+            assert service.chain is not None
+            assert service.chain.height == 0
+            assert service.chain.tip_id == build_genesis(DEVNET).id
+            assert (node.data_dir / "chain.sqlite").exists()
+            tg.cancel_scope.cancel()
