@@ -7,11 +7,12 @@ import attrs
 import pytest
 from consensus_helpers import ChainHarness, solve
 
-from zion_core.chain.block import Block
+from zion_core.chain.block import Block, MinerTx
 from zion_core.chain.keys import WalletKeys
 from zion_core.chain.transaction import OutPoint, Transaction, TxOutput
 from zion_plugin_consensus import errors
-from zion_plugin_consensus.chain import Chain, build_genesis
+from zion_plugin_consensus.chain import Chain, build_genesis, meets_difficulty
+from zion_plugin_consensus.emission import block_reward
 from zion_plugin_consensus.mempool import Mempool
 from zion_plugin_consensus.params import TESTNET, NetworkParams
 from zion_plugin_consensus.store import Coin
@@ -275,3 +276,59 @@ def test_a_full_pool_evicts_the_lowest_fee_rate(harness: ChainHarness) -> None:
 def test_params_fixture_is_devnet(params: NetworkParams) -> None:
     assert params.name == "devnet"
     assert solve  # the helper used by ChainHarness
+
+
+def test_an_invalid_heavier_branch_leaves_the_chain_as_it_was(harness: ChainHarness) -> None:
+    mature(harness, ALICE)
+    fork_point = harness.chain.tip_id
+    main = [harness.mine(ALICE), harness.mine(ALICE)]
+    tip = harness.chain.tip_id
+    chain = harness.chain
+    # a rival branch whose first block spends a coin that does not exist: its header
+    # checks pass, so it is stored as a side block, and it fails only when connected
+    bogus = pay(ALICE, [(OutPoint(txid=bytes([5]) * 32, index=0), 10**12)], BOB, 10, 10**8)
+    rival = ChainHarness(harness.params)
+    rival.storage.data = dict(harness.storage.data)
+    rival.chain = Chain(harness.params, rival.storage, rival.hasher, clock=rival.clock)
+    rival.clock.now = harness.clock.now
+    while rival.chain.tip_id != fork_point:
+        rival.chain._disconnect_tip()
+    first = solve(
+        rival.chain.template(BOB.spend.public_key, BOB.view.public_key, (bogus,)), rival.hasher
+    )
+    assert chain.add_block(first, {bogus.txid: bogus}).status == "side"
+
+    def child_of(parent: Block) -> Block:
+        """A block on ``parent`` that meets every header rule."""
+        height = parent.miner_tx.height + 1
+        reward = block_reward(chain.store.meta(parent.id).generated, harness.params)
+        block = Block(
+            header=attrs.evolve(parent.header, prev_id=parent.id, timestamp=harness.clock.now),
+            miner_tx=MinerTx.build(
+                height=height,
+                amount=reward,
+                spend_key=BOB.spend.public_key,
+                view_key=BOB.view.public_key,
+                unlock_window=harness.params.coinbase_maturity,
+            ),
+        )
+        seed = chain.seed_hash(height, parent.id)
+        difficulty = chain.next_difficulty(parent.id)
+        for nonce in range(100_000):
+            candidate = block.with_nonce(nonce)
+            if meets_difficulty(
+                harness.hasher.hash(candidate.hashing_blob(), key=seed), difficulty
+            ):
+                return candidate
+        raise AssertionError("no nonce found")
+
+    child = child_of(first)
+    assert chain.add_block(child).status == "side"  # as heavy as the main chain
+    grandchild = child_of(child)
+    with pytest.raises(errors.UnknownInputError):
+        chain.add_block(grandchild)  # heavier: the reorganisation fails at ``first``
+    assert chain.tip_id == tip
+    assert [chain.block_at(h) for h in (chain.height - 1, chain.height)] == main
+    # the branch is remembered as invalid: children of its blocks are refused at once
+    with pytest.raises(errors.InvalidAncestorError):
+        chain.add_block(child_of(grandchild))

@@ -31,6 +31,7 @@ from .seeds import seed_height
 from .store import (
     ADDRESS,
     BLOCK,
+    INVALID,
     META,
     TIP,
     TX,
@@ -272,6 +273,11 @@ class Chain:
             if known is not None:
                 return AddResult("known", block_id, known.height)
             check_block(block, self.params)
+            if self.storage.get(INVALID + block.header.prev_id) is not None:
+                self.storage.write_batch({INVALID + block_id: b""})
+                raise errors.InvalidAncestorError(
+                    f"block {block_id.hex()} builds on invalid block {block.header.prev_id.hex()}"
+                )
             parent = self.store.meta(block.header.prev_id)
             if parent is None:
                 raise errors.OrphanBlockError(
@@ -506,22 +512,32 @@ class Chain:
         while self.height > fork_height:
             old.append(self._disconnect_tip())
         connected: list[bytes] = []
+        failed = block_id
         try:
             for side_id, meta in branch:
+                failed = side_id
                 block = self.block(side_id)
                 assert block is not None
                 txs = self._collect(block, {})
                 self._connect(block, txs, meta)
                 connected.append(side_id)
-        except errors.ConsensusError:
-            # the branch is invalid: back to the old main chain
-            logger.warning("reorganisation to %s failed; restoring the chain", block_id.hex())
+        except errors.ConsensusError as exc:
+            # the branch is invalid from ``failed`` on: back to the old main chain
+            logger.warning(
+                "reorganisation to %s failed at block %s (%s); restoring the chain",
+                block_id.hex(),
+                failed.hex(),
+                exc,
+            )
             while self.height > fork_height:
                 self._disconnect_tip()
             for old_block, old_txs in reversed(old):
                 old_meta = self.store.meta(old_block.id)
                 assert old_meta is not None
                 self._connect(old_block, old_txs, old_meta)
+            ids = [side_id for side_id, _ in branch]
+            bad = ids[ids.index(failed) :]  # the failed block and its descendants
+            self.storage.write_batch({INVALID + side_id: b"" for side_id in bad})
             raise
         in_new = {
             txid for side_id in connected for txid in (self.block(side_id) or _never()).tx_hashes

@@ -21,6 +21,7 @@ __all__ = [
     "FeeTooLowError",
     "ImmatureSpendError",
     "InsufficientWorkError",
+    "InvalidAncestorError",
     "LockedSpendError",
     "MissingTransactionError",
     "NonceOffsetError",
@@ -83,6 +84,10 @@ class WrongGenesisError(BlockError):
 
 class OrphanBlockError(BlockError):
     """Rule: a block's parent must be known. (Not invalid for ever: the parent may come later.)"""
+
+
+class InvalidAncestorError(BlockError):
+    """Rule: a block building on a block found invalid is invalid too."""
 
 
 class WrongVersionError(BlockError):

@@ -16,6 +16,7 @@ tag    key                                        value
 ``D``  block id                                   undo data: the coins the block spent
 ``A``  spend key + view key + height + txid + i   amount (address history, ``+``/``-``)
 ``T``  (empty)                                    the main chain's tip id
+``I``  block id                                   (empty): a block found invalid
 =====  =========================================  ======================================
 """
 
@@ -38,6 +39,7 @@ COIN = b"U"
 UNDO = b"D"
 ADDRESS = b"A"
 TIP = b"T"
+INVALID = b"I"
 
 
 def height_key(height: int) -> bytes:
