@@ -13,8 +13,8 @@ everything; knowing the view seed alone gives nothing about the spend seed (two
 independent hashes of the master seed). The address of the keys is
 ``Address(network, spend_key, view_key)``.
 
-The seed is the wallet's backup. A BIP39 mnemonic form of it is not provided yet (it
-needs the ``mnemonic`` package, which is not a dependency).
+The seed is the wallet's backup; the ``wallet`` plugin writes it as a 24-word BIP39
+phrase.
 """
 
 from __future__ import annotations

@@ -44,6 +44,9 @@ from ..errors import SerializationError, TooLongError
 from .codec import MAX_UINT64, Reader, Writer
 from .hashing import HASH_SIZE, keccak256
 
+ATOMIC_UNITS_PER_ZION = 10**12
+"""Atomic units per ZION: every amount on the chain is a whole number of them."""
+
 TX_VERSION: Final = 1
 MAX_INPUTS: Final = 256
 MAX_OUTPUTS: Final = 256
@@ -312,6 +315,7 @@ class Transaction:
 
 
 __all__ = [
+    "ATOMIC_UNITS_PER_ZION",
     "KEY_SIZE",
     "MAX_EXTRA_BYTES",
     "MAX_INPUTS",

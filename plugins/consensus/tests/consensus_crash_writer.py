@@ -43,6 +43,7 @@ from consensus_helpers import Clock, TestOnlyKeccakHasher, solve
 from zion_core.chain.block import Block, BlockHeader, MinerTx
 from zion_core.chain.keys import WalletKeys
 from zion_core.chain.transaction import OutPoint, Transaction, TxOutput
+from zion_hookspecs import Storage
 from zion_plugin_consensus import errors
 from zion_plugin_consensus.chain import BlockTemplate, Chain, check_spendable
 from zion_plugin_consensus.emission import block_reward
@@ -61,9 +62,9 @@ def crash_params() -> NetworkParams:
     return with_overrides(DEVNET, initial_difficulty=2, coinbase_maturity=3, spendable_age=1)
 
 
-def open_chain(storage: object, clock: Clock) -> Chain:
+def open_chain(storage: Storage, clock: Clock) -> Chain:
     """The chain the writer (and the test's replay) uses over ``storage``."""
-    return Chain(crash_params(), storage, TestOnlyKeccakHasher(), clock=clock)  # type: ignore[arg-type]
+    return Chain(crash_params(), storage, TestOnlyKeccakHasher(), clock=clock)
 
 
 def spendable(chain: Chain, keys: WalletKeys, height: int, limit: int) -> list[OutPoint]:
@@ -152,7 +153,7 @@ def side_block(chain: Chain, parent_id: bytes, timestamp: int) -> Block:
         seed_hash=chain.seed_hash(height, parent_id),
         reward=reward,
     )
-    return solve(template, chain.hasher)  # type: ignore[arg-type]
+    return solve(template, chain.hasher)  # type: ignore[arg-type]  # the Keccak hasher
 
 
 def say(line: str) -> None:
@@ -168,7 +169,7 @@ def mine_on_tip(chain: Chain, clock: Clock, rng: random.Random, skew: int) -> bo
     template = chain.template(
         MINER.spend.public_key, MINER.view.public_key, txs, timestamp=timestamp
     )
-    block = solve(template, chain.hasher)  # type: ignore[arg-type]
+    block = solve(template, chain.hasher)  # type: ignore[arg-type]  # the Keccak hasher
     clock.now = block.header.timestamp
     say(f"adding {height}")
     result = chain.add_block(block, {tx.txid: tx for tx in txs})

@@ -3,6 +3,8 @@ spending coins, reorganisations, and the mempool (with the test-only Keccak hash
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 from consensus_helpers import ChainHarness, solve
@@ -332,3 +334,37 @@ def test_an_invalid_heavier_branch_leaves_the_chain_as_it_was(harness: ChainHarn
     # the branch is remembered as invalid: children of its blocks are refused at once
     with pytest.raises(errors.InvalidAncestorError):
         chain.add_block(child_of(grandchild))
+
+
+@pytest.mark.parametrize("failing_batch", [2, 3, 4])
+def test_a_reorganisation_cut_short_is_finished_when_the_chain_opens(
+    harness: ChainHarness, failing_batch: int
+) -> None:
+    """Storage fails in the middle of a reorganisation (as a crash would cut it): the
+    chain stays valid, and opening it again adopts the heavier stored branch."""
+    for _ in range(5):
+        harness.mine(ALICE)
+    rival = ChainHarness(harness.params)
+    rival.storage.data = dict(harness.storage.data)
+    rival.chain = Chain(harness.params, rival.storage, rival.hasher, clock=rival.clock)
+    rival.clock.now = harness.clock.now
+    rival.chain._disconnect_tip()
+    a, b = rival.mine(BOB), rival.mine(BOB)
+    assert harness.chain.add_block(a).status == "side"
+    write = harness.storage.write_batch
+    calls = [0]
+
+    def failing(puts: Any, deletes: Any = ()) -> None:
+        calls[0] += 1
+        if calls[0] == failing_batch:
+            raise OSError("the disk went away")
+        write(puts, deletes)
+
+    harness.storage.write_batch = failing  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk"):
+        # batches: 1 store b, 2 disconnect the tip, 3 connect a, 4 connect b
+        harness.chain.add_block(b)
+    harness.storage.write_batch = write  # type: ignore[method-assign]
+    reopened = Chain(harness.params, harness.storage, harness.hasher, clock=harness.clock)
+    assert reopened.tip_id == b.id
+    assert reopened.height == 6

@@ -44,6 +44,8 @@ from .store import (
     coin_key,
     encode_undo,
     height_key,
+    stored_key,
+    stored_prefix,
 )
 from .timestamps import check_timestamp, minimum_timestamp
 from .validation import check_block, check_transaction, verify_signatures
@@ -119,6 +121,8 @@ class Chain:
                 f"the store holds another chain (genesis {self.store.id_at(0)!r:.20}); "
                 f"this is {params.name}, genesis {self.genesis.id.hex()}"
             )
+        else:
+            self._adopt_best()  # a reorganisation cut short by a crash is finished now
 
     # -- reading --------------------------------------------------------------------------
 
@@ -271,6 +275,13 @@ class Chain:
             block_id = block.id
             known = self.store.meta(block_id)
             if known is not None:
+                if (
+                    not self.is_main(block_id)
+                    and known.cumulative_difficulty > self.tip.cumulative_difficulty
+                ):
+                    result = self._adopt_best()
+                    if result is not None:
+                        return result
                 return AddResult("known", block_id, known.height)
             check_block(block, self.params)
             if self.storage.get(INVALID + block.header.prev_id) is not None:
@@ -426,6 +437,7 @@ class Chain:
         puts: dict[bytes, bytes] = {
             BLOCK + block_id: block.to_bytes(),
             META + block_id: meta.to_bytes(),
+            stored_key(meta.height, block_id): b"",
             height_key(meta.height): block_id,
             UNDO + block_id: encode_undo(spent),
             TIP: block_id,
@@ -487,11 +499,47 @@ class Chain:
         return block, [tx for tx in txs if tx is not None]
 
     def _store_side(self, block: Block, txs: Sequence[Transaction], meta: BlockMeta) -> None:
-        puts = {BLOCK + block.id: block.to_bytes(), META + block.id: meta.to_bytes()}
+        puts = {
+            BLOCK + block.id: block.to_bytes(),
+            META + block.id: meta.to_bytes(),
+            stored_key(meta.height, block.id): b"",
+        }
         for tx in txs:
             puts[TX + tx.txid] = tx.to_bytes()
         self.storage.write_batch(puts)
         logger.info("stored side block %d %s", meta.height, block.id.hex()[:16])
+
+    def _best_stored(self) -> bytes:
+        """The stored, not invalid block with the most cumulative difficulty within the
+        reorganisation limit (the tip when nothing beats it)."""
+        tip_id = self.tip_id
+        best_id, best = tip_id, self.tip.cumulative_difficulty
+        height = max(1, self.tip.height - self.params.reorg_limit + 1)
+        while True:
+            entries = list(self.storage.iter_prefix(stored_prefix(height)))
+            if not entries and height > self.tip.height:
+                return best_id
+            for key, _ in entries:
+                block_id = key[-32:]
+                if self.storage.get(INVALID + block_id) is not None:
+                    continue
+                meta = self.store.meta(block_id)
+                if meta is not None and meta.cumulative_difficulty > best:
+                    best_id, best = block_id, meta.cumulative_difficulty
+            height += 1
+
+    def _adopt_best(self) -> AddResult | None:
+        """Reorganise to the heaviest stored branch if it is not the main chain (after a
+        crash or a storage error in the middle of a reorganisation)."""
+        for _ in range(8):  # each failed attempt marks a branch invalid
+            best = self._best_stored()
+            if best == self.tip_id:
+                return None
+            try:
+                return self._reorganize(best)
+            except errors.ConsensusError as exc:
+                logger.warning("stored branch %s is invalid: %s", best.hex()[:16], exc)
+        return None
 
     def _branch(self, block_id: bytes) -> list[tuple[bytes, BlockMeta]]:
         """The side branch ending at ``block_id``, from its first block off the main chain."""

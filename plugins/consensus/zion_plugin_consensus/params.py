@@ -31,6 +31,7 @@ from typing import Any, Final
 import attrs
 
 from zion_core import ConfigError
+from zion_core.chain.transaction import ATOMIC_UNITS_PER_ZION
 
 __all__ = [
     "ATOMIC_UNITS_PER_ZION",
@@ -48,7 +49,6 @@ __all__ = [
     "with_overrides",
 ]
 
-ATOMIC_UNITS_PER_ZION: Final = 10**12
 """1 ZION = 10^12 atomic units; every amount in consensus is an integer number of atomic units."""
 
 MAX_AMOUNT: Final = 2**64 - 1

@@ -17,6 +17,7 @@ tag    key                                        value
 ``A``  spend key + view key + height + txid + i   amount (address history, ``+``/``-``)
 ``T``  (empty)                                    the main chain's tip id
 ``I``  block id                                   (empty): a block found invalid
+``S``  height (8 bytes) + block id                (empty): every stored block, by height
 =====  =========================================  ======================================
 """
 
@@ -40,10 +41,19 @@ UNDO = b"D"
 ADDRESS = b"A"
 TIP = b"T"
 INVALID = b"I"
+STORED = b"S"
 
 
 def height_key(height: int) -> bytes:
     return HEIGHT + height.to_bytes(8, "big")
+
+
+def stored_prefix(height: int) -> bytes:
+    return STORED + height.to_bytes(8, "big")
+
+
+def stored_key(height: int, block_id: bytes) -> bytes:
+    return stored_prefix(height) + block_id
 
 
 def coin_key(outpoint: OutPoint) -> bytes:

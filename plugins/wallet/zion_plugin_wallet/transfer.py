@@ -23,14 +23,14 @@ own address in a second output. Every input is then signed with the spend key, o
 transaction's :attr:`~zion_core.chain.transaction.Transaction.signing_message` (its txid,
 which does not cover the signatures).
 
-The default fee is the network's ``min_fee`` from the consensus parameters
-(:mod:`zion_plugin_consensus.params`, 0.0001 ZION on every built-in network).
+The fee is the caller's: a wallet asks its node for the current fee estimate (every
+built-in network's minimum is 0.0001 ZION, 10^8 atomic units).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -38,7 +38,13 @@ from zion_core.chain.address import Address, WrongNetworkError
 from zion_core.chain.codec import MAX_UINT64
 from zion_core.chain.ed25519 import Ed25519Backend
 from zion_core.chain.keys import WalletKeys
-from zion_core.chain.transaction import MAX_INPUTS, OutPoint, Transaction, TxOutput
+from zion_core.chain.transaction import (
+    ATOMIC_UNITS_PER_ZION,
+    MAX_INPUTS,
+    OutPoint,
+    Transaction,
+    TxOutput,
+)
 from zion_core.config import Network
 
 from .errors import (
@@ -46,11 +52,7 @@ from .errors import (
     InsufficientFundsError,
     InvalidAmountError,
     TooManyInputsError,
-    WalletError,
 )
-
-ATOMIC_UNITS_PER_ZION: Final = 10**12
-"""Atomic units per ZION (the consensus constant, repeated to format amounts)."""
 
 
 def format_amount(atomic: int) -> str:
@@ -87,18 +89,6 @@ class TransferPlan:
     def total_input(self) -> int:
         """The atomic units the chosen coins hold (= amount + fee + change)."""
         return sum(coin.amount for coin in self.coins)
-
-
-def min_fee(network: Network) -> int:
-    """The smallest fee ``network`` accepts (its consensus ``min_fee``), in atomic units."""
-    try:
-        from zion_plugin_consensus.params import NETWORKS
-    except ImportError:  # pragma: no cover - the consensus plugin ships with zion
-        raise WalletError(
-            "the consensus plugin (zion-plugin-consensus) is not installed, so the "
-            "network's minimum fee is unknown; give the fee explicitly"
-        ) from None
-    return NETWORKS[network].min_fee
 
 
 def select_coins(coins: Iterable[SpendableCoin], target: int) -> tuple[SpendableCoin, ...]:
@@ -157,19 +147,17 @@ def plan_transfer(
     coins: Sequence[SpendableCoin],
     destination: Address | str,
     amount: int,
-    fee: int | None = None,
+    fee: int,
 ) -> TransferPlan:
     """Choose the coins and outputs for paying ``amount`` to ``destination``; no signing.
 
     ``destination`` may be an :class:`Address` or its text; it must be of ``network``
-    (an :class:`~zion_core.chain.address.InvalidAddressError` otherwise). ``fee``
-    defaults to :func:`min_fee`.
+    (an :class:`~zion_core.chain.address.InvalidAddressError` otherwise).
     """
     if type(amount) is not int or not 0 < amount <= MAX_UINT64:
         raise InvalidAmountError(
             f"the amount must be a positive number of atomic units, not {amount!r}"
         )
-    fee = min_fee(network) if fee is None else fee
     if type(fee) is not int or not 0 <= fee <= MAX_UINT64:
         raise InvalidAmountError(
             f"the fee must be a non-negative number of atomic units, not {fee!r}"
@@ -203,7 +191,7 @@ def build_transfer(
     coins: Sequence[SpendableCoin],
     destination: Address | str,
     amount: int,
-    fee: int | None = None,
+    fee: int,
     *,
     backend: Ed25519Backend | None = None,
 ) -> Transaction:
@@ -218,7 +206,6 @@ __all__ = [
     "TransferPlan",
     "build_transfer",
     "format_amount",
-    "min_fee",
     "plan_transfer",
     "select_coins",
     "sign_transaction",

@@ -77,7 +77,7 @@ class Wallet:
         coins: Sequence[SpendableCoin],
         destination: Address | str,
         amount: int,
-        fee: int | None = None,
+        fee: int,
         *,
         backend: Ed25519Backend | None = None,
     ) -> Transaction:
