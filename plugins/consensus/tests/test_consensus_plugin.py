@@ -8,7 +8,10 @@ import anyio
 import pytest
 
 from zion_core import ESSENTIAL_PLUGINS
-from zion_plugin_consensus import ChainService, ZionConsensus
+from zion_core.chain.keys import WalletKeys
+from zion_core.chain.transaction import OutPoint, Transaction, TxOutput
+from zion_hookspecs import hookimpl
+from zion_plugin_consensus import ChainService, ZionConsensus, errors
 from zion_plugin_consensus.chain import build_genesis
 from zion_plugin_consensus.params import DEVNET, NetworkParamsError
 
@@ -51,3 +54,42 @@ async def test_the_chain_service_opens_and_closes_the_chain(make_node: Any) -> N
             assert service.chain.tip_id == build_genesis(DEVNET).id
             assert (node.data_dir / "chain.sqlite").exists()
             tg.cancel_scope.cancel()
+
+
+class Recorder:
+    """A plugin that records the chain events."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    @hookimpl
+    def zion_block_connected(self, block: Any, height: int) -> None:
+        self.events.append(("connected", height))
+
+    @hookimpl
+    def zion_tx_accepted(self, tx: Any) -> None:
+        self.events.append(("tx", 0))
+
+
+@pytest.mark.anyio
+async def test_submitted_blocks_emit_events(make_node: Any) -> None:
+    recorder = Recorder()
+    node = make_node({"recorder": recorder}, installed=PLUGINS, sets=["chain.initial_difficulty=1"])
+    service = node.registry("service").get("chain")
+    keys = WalletKeys.from_seed(bytes(32))
+    async with anyio.create_task_group() as tg:
+        await tg.start(service.run)
+        template = service.chain.template(keys.spend.public_key, keys.view.public_key)
+        result = await anyio.to_thread.run_sync(service.submit_block, template.block)
+        assert result.status == "connected"
+        assert recorder.events == [("connected", 1)]
+        bogus = Transaction(
+            inputs=(OutPoint(txid=bytes(32), index=0),),
+            outputs=(TxOutput(amount=1, spend_key=bytes(32), view_key=bytes(32)),),
+            fee=0,
+            signatures=(bytes(64),),
+        )
+        with pytest.raises(errors.FeeTooLowError):
+            service.submit_transaction(bogus)
+        assert recorder.events == [("connected", 1)]
+        tg.cancel_scope.cancel()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 
+from zion_core.chain.block import Block
+from zion_core.chain.transaction import Transaction
 from zion_hookspecs import Node, ReadySignal
 
-from .chain import Chain
+from .chain import AddResult, Chain
 from .mempool import Mempool
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,46 @@ class ChainService:
             path,
             len(self.mempool),
         )
+
+    def _ready(self) -> tuple[Chain, Mempool]:
+        if self.chain is None or self.mempool is None:
+            raise RuntimeError("the chain service has not started")
+        return self.chain, self.mempool
+
+    def submit_block(self, block: Block, txs: Mapping[bytes, Transaction] = {}) -> AddResult:
+        """Add a block (mined here, by a pool or received from a peer); the mempool and
+        the ``block_connected`` / ``block_disconnected`` events follow the chain. Raises a
+        :class:`~.errors.ConsensusError` subclass when the block is invalid.
+
+        Blocking (it verifies proof of work): call it from a worker thread."""
+        chain, mempool = self._ready()
+        pooled = {tx.txid: tx for tx in mempool.transactions()}
+        result = chain.add_block(block, {**pooled, **txs})
+        for block_id in result.disconnected:  # tip first
+            old = chain.block(block_id)
+            meta = chain.store.meta(block_id)
+            if old is not None and meta is not None:
+                self.node.emit("block_disconnected", block=old, height=meta.height)
+        for block_id in result.connected:
+            new = chain.block(block_id)
+            meta = chain.store.meta(block_id)
+            if new is None or meta is None:
+                continue
+            mined = [t for t in (chain.transaction(h) for h in new.tx_hashes) if t is not None]
+            mempool.remove_mined(mined)
+            self.node.emit("block_connected", block=new, height=meta.height)
+        if result.returned_txs:
+            mempool.return_transactions(result.returned_txs)
+        return result
+
+    def submit_transaction(self, tx: Transaction) -> bool:
+        """Add a transaction to the mempool (True: pooled; False: kept as an orphan until
+        its parent arrives); emits ``tx_accepted`` when pooled."""
+        _, mempool = self._ready()
+        pooled = mempool.add(tx)
+        if pooled:
+            self.node.emit("tx_accepted", tx=tx)
+        return pooled
 
     async def run(self, *, task_status: ReadySignal) -> None:
         await anyio.to_thread.run_sync(self._open)
