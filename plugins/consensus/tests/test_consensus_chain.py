@@ -8,7 +8,10 @@ from typing import Any
 import attrs
 import pytest
 from consensus_helpers import ChainHarness, solve
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from zion_core import ZionError
 from zion_core.chain.block import Block, MinerTx
 from zion_core.chain.keys import WalletKeys
 from zion_core.chain.transaction import OutPoint, Transaction, TxOutput
@@ -368,3 +371,27 @@ def test_a_reorganisation_cut_short_is_finished_when_the_chain_opens(
     reopened = Chain(harness.params, harness.storage, harness.hasher, clock=harness.clock)
     assert reopened.tip_id == b.id
     assert reopened.height == 6
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_hostile_block_bytes_are_rejected_with_a_typed_error(
+    harness: ChainHarness, data: st.DataObject
+) -> None:
+    """Mutated, truncated or extended bytes of a valid block: decoding and adding raise only
+    ZION's typed errors, and a rejected block changes nothing."""
+    if harness.chain.height == 0:
+        harness.mine(ALICE)
+    raw = bytearray(harness.mine(ALICE, add=False).to_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw) + 8))
+    raw = raw[:cut] + bytes(max(0, cut - len(raw)))
+    before = dict(harness.storage.data)
+    try:
+        block = Block.from_bytes(bytes(raw))
+        harness.chain.add_block(block)
+    except ZionError:
+        assert harness.storage.data == before
