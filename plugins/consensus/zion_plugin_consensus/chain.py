@@ -285,7 +285,6 @@ class Chain:
                 return AddResult("known", block_id, known.height)
             check_block(block, self.params)
             if self.storage.get(INVALID + block.header.prev_id) is not None:
-                self.storage.write_batch({INVALID + block_id: b""})
                 raise errors.InvalidAncestorError(
                     f"block {block_id.hex()} builds on invalid block {block.header.prev_id.hex()}"
                 )
