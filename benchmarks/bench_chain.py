@@ -701,9 +701,11 @@ def run_child(args: list[str]) -> tuple[float, dict[str, Any]]:
     return wall, out
 
 
-def bench_startup(db: Path, blocks: int, repeats: int, workdir: Path) -> dict[str, Any]:
+def bench_startup(
+    db: Path, blocks: int, repeats: int, workdir: Path, rebuild: bool = False
+) -> dict[str, Any]:
     build = None
-    height = chain_height(db)
+    height = None if rebuild else chain_height(db)
     if height != blocks:
         print(f"  building a {blocks:,}-block chain in {db} (cached for later runs)", flush=True)
         build = build_chain(db, blocks)
@@ -780,6 +782,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reorg-txs", type=int, default=5, help="transactions per reorg block")
     parser.add_argument("--blocks", type=int, help="chain length for start-up (100000; quick 2000)")
     parser.add_argument("--db", type=Path, help="the start-up chain's file (built if missing)")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build the start-up chain even if cached"
+    )
     parser.add_argument("--startup-repeats", type=int, default=9, help="start-up runs per case")
     parser.add_argument(
         "--only",
@@ -796,6 +801,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.db is None:
         args.db = Path(tempfile.gettempdir()) / f"zion-bench-chain-{args.blocks}.sqlite3"
     return args
+
+
+CODE = [
+    "plugins/consensus/zion_plugin_consensus/chain.py",
+    "plugins/consensus/zion_plugin_consensus/mempool.py",
+    "plugins/consensus/zion_plugin_consensus/store.py",
+    "plugins/consensus/zion_plugin_consensus/validation.py",
+    "plugins/sqlite/zion_plugin_sqlite/store.py",
+    "zion_core/chain/transaction.py",
+    "zion_core/chain/block.py",
+]
+
+
+def code_version() -> dict[str, Any]:
+    """The commit and the chain-core files measured (others edit the tree meanwhile)."""
+    import hashlib
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
+            ).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "modified": git("status", "--short", "--", *CODE).splitlines(),
+        "sha256": {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest()[:16] for f in CODE},
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -927,6 +962,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "params": {"network": "devnet", **OVERRIDES},
         "pow": "test-only Keccak hasher, difficulty 1 (RandomX left out)",
+        "code": code_version(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="zion-bench-chain-"))
     try:
@@ -964,7 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if "startup" in only:
             print("4. start-up", flush=True)
-            results["startup"] = bench_startup(args.db, args.blocks, args.startup_repeats, workdir)
+            results["startup"] = bench_startup(
+                args.db, args.blocks, args.startup_repeats, workdir, args.rebuild
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["machine"]["loadavg_end"] = os.getloadavg()
