@@ -28,19 +28,31 @@ def encode_varint(value: int) -> bytes:
 
 def decode_varint(data: bytes, offset: int = 0) -> tuple[int, int]:
     """The varint at ``data[offset:]`` and the offset just past it."""
-    value = 0
-    shift = 0
-    for index in range(offset, min(len(data), offset + MAX_VARINT_BYTES)):
+    size = len(data)
+    if offset >= size:
+        raise OutOfDataError(f"the data ends inside a varint at byte {offset}")
+    byte = data[offset]
+    if byte < 0x80:  # one byte: most counts, indexes and versions
+        return byte, offset + 1
+    value = byte & 0x7F
+    shift = 7
+    index = offset + 1
+    end = offset + MAX_VARINT_BYTES
+    while index < size:
+        if index >= end:
+            raise TooLongError(f"varint at byte {offset} is longer than {MAX_VARINT_BYTES} bytes")
         byte = data[index]
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if byte == 0 and index != offset:
+        index += 1
+        if byte < 0x80:
+            if byte == 0:
                 raise NonCanonicalError(f"non-canonical varint at byte {offset}")
+            value |= byte << shift
             if value > MAX_UINT64:
                 raise TooLongError(f"varint at byte {offset} exceeds 2^64-1")
-            return value, index + 1
+            return value, index
+        value |= (byte & 0x7F) << shift
         shift += 7
-    if len(data) - offset >= MAX_VARINT_BYTES:
+    if index >= end:
         raise TooLongError(f"varint at byte {offset} is longer than {MAX_VARINT_BYTES} bytes")
     raise OutOfDataError(f"the data ends inside a varint at byte {offset}")
 
@@ -59,20 +71,21 @@ class Reader:
         return len(self.data) - self.offset
 
     def raw(self, size: int) -> bytes:
+        start = self.offset
+        end = start + size
         if size < 0:
             raise TooLongError(f"negative size {size}")
-        if size > self.remaining:
+        if end > len(self.data):
             raise OutOfDataError(
-                f"need {size} bytes at offset {self.offset}, only {self.remaining} left"
+                f"need {size} bytes at offset {start}, only {len(self.data) - start} left"
             )
-        start = self.offset
-        self.offset += size
-        return self.data[start : self.offset]
+        self.offset = end
+        return self.data[start:end]
 
     def varint(self, limit: int = MAX_UINT64) -> int:
         """A varint, which must be ``<= limit``."""
         start = self.offset
-        value, self.offset = decode_varint(self.data, self.offset)
+        value, self.offset = decode_varint(self.data, start)
         if value > limit:
             raise TooLongError(f"value {value} at offset {start} exceeds its limit {limit}")
         return value

@@ -268,6 +268,10 @@ class Transaction:
 
     def to_bytes(self) -> bytes:
         """The wire form: prefix then one signature per input."""
+        return self._wire
+
+    @functools.cached_property
+    def _wire(self) -> bytes:
         writer = Writer()
         self.write(writer)
         return writer.getvalue()
@@ -275,6 +279,7 @@ class Transaction:
     @classmethod
     def read(cls, reader: Reader) -> Self:
         """Read one transaction; every count is checked before anything is allocated."""
+        start = reader.offset
         version = reader.varint()
         if version != TX_VERSION:
             raise UnsupportedVersionError(f"transaction version {version} is not supported")
@@ -287,8 +292,9 @@ class Transaction:
         )
         fee = reader.varint()
         extra = reader.raw(reader.count(MAX_EXTRA_BYTES))
+        prefix_end = reader.offset
         signatures = tuple(reader.raw(SIGNATURE_SIZE) for _ in inputs)
-        return cls(
+        tx = cls(
             version=version,
             unlock_time=unlock_time,
             inputs=inputs,
@@ -297,6 +303,11 @@ class Transaction:
             extra=extra,
             signatures=signatures,
         )
+        # The decoded bytes are canonical (varints are checked), so they are the
+        # prefix and the wire form: hash and keep them instead of encoding again.
+        object.__setattr__(tx, "txid", keccak256(reader.data[start:prefix_end]))
+        object.__setattr__(tx, "_wire", reader.data[start : reader.offset])
+        return tx
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -311,7 +322,7 @@ class Transaction:
     @property
     def size(self) -> int:
         """The length of the wire form in bytes (signed transactions only)."""
-        return len(self.to_bytes())
+        return len(self._wire)
 
 
 __all__ = [

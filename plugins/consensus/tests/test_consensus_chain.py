@@ -256,7 +256,8 @@ def test_mempool_accepts_selects_and_forgets_mined(harness: ChainHarness) -> Non
     orphan = pay(BOB, [(OutPoint(txid=bytes([9]) * 32, index=0), 10**12)], ALICE, 10, fee)
     assert pool.add(orphan) is False
     assert pool.orphans() == [orphan]
-    # survives a restart
+    # survives a restart, once flushed
+    pool.flush()
     again = Mempool(harness.chain)
     assert {t.txid for t in again.transactions()} == {cheap.txid, rich.txid}
     harness.mine(BOB, (rich,))

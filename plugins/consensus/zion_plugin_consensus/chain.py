@@ -456,7 +456,7 @@ class Chain:
             puts[address_key(*_owner(coin), meta.height, outpoint.txid, outpoint.index, False)] = (
                 coin.amount.to_bytes(8, "big")
             )
-        self.storage.write_batch(puts, deletes)
+        self.store.write(puts, deletes)
         logger.info("connected block %d %s", meta.height, block_id.hex()[:16])
 
     def _disconnect_tip(self) -> tuple[Block, list[Transaction]]:
@@ -493,7 +493,7 @@ class Chain:
             deletes.append(
                 address_key(*_owner(coin), meta.height, outpoint.txid, outpoint.index, True)
             )
-        self.storage.write_batch(puts, deletes)
+        self.store.write(puts, deletes)
         logger.info("disconnected block %d %s", meta.height, block_id.hex()[:16])
         return block, [tx for tx in txs if tx is not None]
 
@@ -505,7 +505,7 @@ class Chain:
         }
         for tx in txs:
             puts[TX + tx.txid] = tx.to_bytes()
-        self.storage.write_batch(puts)
+        self.store.write(puts)
         logger.info("stored side block %d %s", meta.height, block.id.hex()[:16])
 
     def _best_stored(self) -> bytes:
@@ -584,7 +584,7 @@ class Chain:
                 self._connect(old_block, old_txs, old_meta)
             ids = [side_id for side_id, _ in branch]
             bad = ids[ids.index(failed) :]  # the failed block and its descendants
-            self.storage.write_batch({INVALID + side_id: b"" for side_id in bad})
+            self.store.write({INVALID + side_id: b"" for side_id in bad})
             raise
         in_new = {
             txid for side_id in connected for txid in (self.block(side_id) or _never()).tx_hashes

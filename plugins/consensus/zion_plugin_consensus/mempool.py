@@ -5,7 +5,10 @@ or an output of another pooled transaction, no pooled transaction spends the sam
 input, and its signatures verify. A transaction whose inputs are unknown waits among a
 bounded set of orphans until its parent arrives. When the pool is over its size, the
 transactions with the lowest fee per byte go first (with whatever spends them). The
-pool is kept in the chain's store (``P`` + txid), so it survives a restart.
+pool is kept in the chain's store (``P`` + txid) by :meth:`Mempool.flush`, which the
+chain service calls every few seconds and at shutdown, so the pool survives a restart
+(a crash loses at most the last few seconds of pooled transactions, which their
+senders still hold).
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ class Mempool:
         self._spent_by: dict[OutPoint, bytes] = {}
         self._orphans: OrderedDict[bytes, Transaction] = OrderedDict()
         self._bytes = 0
+        self._unsaved: dict[bytes, bytes | None] = {}  # txid -> bytes to store, or None
         for _, raw in chain.storage.iter_prefix(POOL):
             try:
                 self.add(Transaction.from_bytes(raw), persist=False)
             except errors.ConsensusError as exc:
                 logger.info("dropped a stored pool transaction: %s", exc)
-                self._forget_stored(Transaction.from_bytes(raw).txid)
+                self._unsaved[Transaction.from_bytes(raw).txid] = None
+        self.flush()
 
     # -- reading ------------------------------------------------------------------------
 
@@ -116,12 +121,8 @@ class Mempool:
             txid = tx.txid
             if txid in self._entries:
                 raise errors.DuplicateTransactionError(f"transaction {txid.hex()} is pooled")
-            if self.chain.store.tx_block(txid) is not None:
-                raise errors.DuplicateTransactionError(
-                    f"transaction {txid.hex()} is already in the chain"
-                )
             check_transaction(tx, self.params)
-            height = self.chain.height + 1
+            height = self.chain.height + 1  # (cached by the chain's store)
             owners: list[bytes] = []
             total_in = 0
             for outpoint in tx.inputs:
@@ -137,6 +138,12 @@ class Mempool:
                     owners.append(coin.spend_key)
                     total_in += coin.amount
                     continue
+                # A transaction already in the chain has spent its inputs: say so
+                # precisely (looked up only now, as coins are found far more often).
+                if self.chain.store.tx_block(txid) is not None:
+                    raise errors.DuplicateTransactionError(
+                        f"transaction {txid.hex()} is already in the chain"
+                    )
                 parent = self._entries.get(outpoint.txid)
                 if parent is None or outpoint.index >= len(parent.tx.outputs):
                     if self.chain.store.tx_block(outpoint.txid) is not None:
@@ -158,8 +165,7 @@ class Mempool:
                     f"{sum(o.amount for o in tx.outputs)} plus a fee of {tx.fee}"
                 )
             verify_signatures(tx, owners)
-            raw = tx.to_bytes()
-            entry = PoolEntry(tx=tx, size=len(raw))
+            entry = PoolEntry(tx=tx, size=tx.size)
             if self._bytes + entry.size > self.max_bytes:
                 self._make_room(entry)
             self._entries[txid] = entry
@@ -167,7 +173,7 @@ class Mempool:
                 self._spent_by[outpoint] = txid
             self._bytes += entry.size
             if persist:
-                self.chain.storage.write_batch({POOL + txid: raw})
+                self._unsaved[txid] = tx.to_bytes()
             self._orphans.pop(txid, None)
             self._adopt_orphans(txid)
             return True
@@ -216,11 +222,18 @@ class Mempool:
             for outpoint in entry.tx.inputs:
                 if self._spent_by.get(outpoint) == txid:
                     del self._spent_by[outpoint]
-        if txids:
-            self.chain.storage.write_batch({}, [POOL + t for t in txids])
+        for txid in txids:
+            self._unsaved[txid] = None
 
-    def _forget_stored(self, txid: bytes) -> None:
-        self.chain.storage.write_batch({}, [POOL + txid])
+    def flush(self) -> None:
+        """Write the changes since the last flush to the store, in one batch."""
+        with self._lock:
+            if not self._unsaved:
+                return
+            puts = {POOL + t: raw for t, raw in self._unsaved.items() if raw is not None}
+            deletes = [POOL + t for t, raw in self._unsaved.items() if raw is None]
+            self.chain.storage.write_batch(puts, deletes)
+            self._unsaved.clear()
 
     def _make_room(self, entry: PoolEntry) -> None:
         by_rate = sorted(self._entries.values(), key=lambda e: e.fee_rate)

@@ -17,6 +17,9 @@ from .mempool import Mempool
 
 logger = logging.getLogger(__name__)
 
+MEMPOOL_FLUSH_SECONDS = 5.0
+"""How often the pooled transactions are saved (and at shutdown)."""
+
 
 class ChainService:
     """Opens the chain of the node's network in the configured storage backend (file
@@ -97,8 +100,17 @@ class ChainService:
         await anyio.to_thread.run_sync(self._open)
         task_status.started()
         try:
-            await anyio.sleep_forever()
+            while True:
+                await anyio.sleep(MEMPOOL_FLUSH_SECONDS)
+                if self.mempool is not None:
+                    await anyio.to_thread.run_sync(self.mempool.flush)
         finally:
-            if self._store is not None:  # quick and synchronous: no checkpoint needed
+            # quick and synchronous: no checkpoint, so cancellation cannot cut it short
+            if self.mempool is not None:
+                try:
+                    self.mempool.flush()
+                except Exception:
+                    logger.exception("could not save the mempool")
+            if self._store is not None:
                 self._store.close()
                 logger.info("chain store closed")

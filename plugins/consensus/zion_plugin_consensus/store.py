@@ -23,12 +23,15 @@ tag    key                                        value
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import struct
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
 from zion_core.chain.codec import Reader, Writer
 from zion_core.chain.transaction import OutPoint
+from zion_core.errors import OutOfDataError
 from zion_hookspecs import Storage
 
 BLOCK = b"B"
@@ -104,9 +107,16 @@ class BlockMeta:
         return meta
 
 
+_COIN = struct.Struct("<Q32s32sQQB")
+
+
 @attrs.frozen
 class Coin:
-    """An unspent output: its value, owner and when it may be spent."""
+    """An unspent output: its value, owner and when it may be spent.
+
+    Stored in a fixed 89-byte layout (read for every input the node checks):
+    amount u64 | spend key | view key | height u64 | unlock height u64 | coinbase u8.
+    """
 
     amount: int
     spend_key: bytes
@@ -115,35 +125,28 @@ class Coin:
     unlock_time: int
     coinbase: bool
 
+    SIZE = _COIN.size
+
     def to_bytes(self) -> bytes:
-        return (
-            Writer()
-            .varint(self.amount)
-            .raw(self.spend_key)
-            .raw(self.view_key)
-            .varint(self.height)
-            .varint(self.unlock_time)
-            .u8(1 if self.coinbase else 0)
-            .getvalue()
+        return _COIN.pack(
+            self.amount,
+            self.spend_key,
+            self.view_key,
+            self.height,
+            self.unlock_time,
+            1 if self.coinbase else 0,
         )
 
     @classmethod
     def read(cls, r: Reader) -> Coin:
-        return cls(
-            amount=r.varint(),
-            spend_key=r.raw(32),
-            view_key=r.raw(32),
-            height=r.varint(),
-            unlock_time=r.varint(),
-            coinbase=r.u8() == 1,
-        )
+        return cls.from_bytes(r.raw(_COIN.size))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Coin:
-        r = Reader(data)
-        coin = cls.read(r)
-        r.end()
-        return coin
+        if len(data) != _COIN.size:
+            raise OutOfDataError(f"a stored coin is {_COIN.size} bytes, not {len(data)}")
+        amount, spend, view, height, unlock, coinbase = _COIN.unpack(data)
+        return cls(amount, spend, view, height, unlock, coinbase == 1)
 
 
 def encode_undo(spent: Iterable[tuple[OutPoint, Coin]]) -> bytes:
@@ -178,24 +181,69 @@ def address_key(
     )
 
 
-class ChainStore:
-    """Typed reads over the chain's records (writes are batches built by the chain)."""
+_UNKNOWN = object()
 
-    def __init__(self, storage: Storage) -> None:
+
+class ChainStore:
+    """Typed reads over the chain's records, and the one way the chain writes them.
+
+    Block metadata, the height index and the tip are cached in memory (the difficulty
+    and timestamp rules read dozens of them per block); :meth:`write` keeps the caches
+    in step with every batch, so the chain must write through it.
+    """
+
+    def __init__(self, storage: Storage, *, cache_size: int = 4096) -> None:
         self.storage = storage
+        self.cache_size = cache_size
+        self._metas: OrderedDict[bytes, BlockMeta] = OrderedDict()
+        self._heights: OrderedDict[int, bytes] = OrderedDict()
+        self._tip: object = _UNKNOWN
+
+    def write(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes] = ()) -> None:
+        """One atomic batch; the caches follow only once it is written."""
+        deletes = list(deletes)
+        self.storage.write_batch(puts, deletes)
+        for key in (*deletes, *puts):
+            tag = key[:1]
+            if tag == HEIGHT:
+                self._heights.pop(int.from_bytes(key[1:9], "big"), None)
+            elif tag == META:
+                self._metas.pop(key[1:], None)
+            elif key == TIP:
+                self._tip = _UNKNOWN
 
     def tip_id(self) -> bytes | None:
-        return self.storage.get(TIP)
+        if self._tip is _UNKNOWN:
+            self._tip = self.storage.get(TIP)
+        return self._tip  # type: ignore[return-value]
 
     def block_bytes(self, block_id: bytes) -> bytes | None:
         return self.storage.get(BLOCK + block_id)
 
     def meta(self, block_id: bytes) -> BlockMeta | None:
+        meta = self._metas.get(block_id)
+        if meta is not None:
+            self._metas.move_to_end(block_id)
+            return meta
         raw = self.storage.get(META + block_id)
-        return BlockMeta.from_bytes(raw) if raw is not None else None
+        if raw is None:
+            return None
+        meta = BlockMeta.from_bytes(raw)
+        self._metas[block_id] = meta
+        if len(self._metas) > self.cache_size:
+            self._metas.popitem(last=False)
+        return meta
 
     def id_at(self, height: int) -> bytes | None:
-        return self.storage.get(height_key(height))
+        block_id = self._heights.get(height)
+        if block_id is not None:
+            return block_id
+        block_id = self.storage.get(height_key(height))
+        if block_id is not None:
+            self._heights[height] = block_id
+            if len(self._heights) > self.cache_size:
+                self._heights.popitem(last=False)
+        return block_id
 
     def coin(self, outpoint: OutPoint) -> Coin | None:
         raw = self.storage.get(coin_key(outpoint))
