@@ -93,3 +93,12 @@ async def test_submitted_blocks_emit_events(make_node: Any) -> None:
             service.submit_transaction(bogus)
         assert recorder.events == [("connected", 1)]
         tg.cancel_scope.cancel()
+
+
+def test_a_node_without_storage_or_hasher_keeps_no_chain(
+    make_node: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = make_node(installed=["consensus"])
+    assert "chain" not in node.registry("service").names()
+    assert "this node keeps no chain" in caplog.text
+    assert "storage or hasher" in caplog.text

@@ -9,6 +9,7 @@ in the configured storage backend when the node starts.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from zion_hookspecs import hookimpl
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 SECTION = "chain"
 
+logger = logging.getLogger(__name__)
+
 
 @hookimpl
 def zion_register_config(register: RegisterConfigSection) -> None:
@@ -38,6 +41,15 @@ def zion_register_consensus(register: Register[ConsensusRules], node: Node) -> N
 
 @hookimpl
 def zion_register_services(register: Register[Service], node: Node) -> None:
+    # The chain needs a store and a proof-of-work hasher; a node without them (one that
+    # only runs, say, a bridge) keeps no chain.
+    missing = [kind for kind in ("storage", "hasher") if not node.registry(kind).names()]
+    if missing:
+        logger.warning(
+            "no %s plugin loaded: this node keeps no chain (add --plugin sqlite --plugin randomx)",
+            " or ".join(missing),
+        )
+        return
     register(ChainService(node))
 
 
