@@ -223,7 +223,8 @@ class Storage(Protocol):
 
 
 class StorageBackend(Protocol):
-    """A storage engine (``sqlite``, ``lmdb``...): opens stores inside the data directory."""
+    """A storage engine (``sqlite``, ``lmdb``...): opens the store kept at a path (the node
+    passes one inside its data directory, such as ``chain.sqlite``)."""
 
     @property
     def name(self) -> str: ...
