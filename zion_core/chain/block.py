@@ -44,7 +44,7 @@ extra nonce, the reserved space that pools fill (its position in the block blob 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final, Self
 
 import attrs
@@ -52,7 +52,12 @@ import attrs
 from ..errors import SerializationError, TooLongError, ValidationError
 from .codec import MAX_UINT64, Reader, Writer, encode_varint
 from .hashing import HASH_SIZE, keccak256
-from .transaction import InvalidFieldError, UnsupportedVersionError
+from .transaction import (
+    InvalidFieldError,
+    UnsupportedVersionError,
+    fixed_bytes_validator,
+    uint_validator,
+)
 
 NONCE_OFFSET: Final = 39
 NONCE_SIZE: Final = 4
@@ -93,30 +98,6 @@ class NonceOffsetError(ValidationError):
     """The header does not put the nonce at :data:`NONCE_OFFSET`, where miners write it."""
 
 
-def _uint(limit: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
-    """An attrs validator: an ``int`` in ``0..limit``."""
-
-    def check(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
-        if type(value) is not int:
-            raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
-        if not 0 <= value <= limit:
-            raise InvalidFieldError(f"{attribute.name} must be in 0..{limit}, not {value}")
-
-    return check
-
-
-def _fixed_bytes(size: int) -> Callable[[Any, attrs.Attribute[bytes], bytes], None]:
-    """An attrs validator: ``bytes`` of exactly ``size`` bytes."""
-
-    def check(_instance: Any, attribute: attrs.Attribute[bytes], value: bytes) -> None:
-        if type(value) is not bytes:
-            raise TypeError(f"{attribute.name} must be bytes, not {type(value).__name__}")
-        if len(value) != size:
-            raise InvalidFieldError(f"{attribute.name} must be {size} bytes, not {len(value)}")
-
-    return check
-
-
 def _check_hash(value: bytes, what: str) -> None:
     if type(value) is not bytes:
         raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
@@ -131,11 +112,11 @@ def _check_hash(value: bytes, what: str) -> None:
 class BlockHeader:
     """The block header; ``to_bytes`` is the first part of both the block and hashing blob."""
 
-    major_version: int = attrs.field(validator=_uint(MAX_VERSION_FIELD))
-    minor_version: int = attrs.field(validator=_uint(MAX_VERSION_FIELD))
-    timestamp: int = attrs.field(validator=_uint(MAX_UINT64))
-    prev_id: bytes = attrs.field(validator=_fixed_bytes(HASH_SIZE))
-    nonce: int = attrs.field(validator=_uint(MAX_UINT32))
+    major_version: int = attrs.field(validator=uint_validator(MAX_VERSION_FIELD))
+    minor_version: int = attrs.field(validator=uint_validator(MAX_VERSION_FIELD))
+    timestamp: int = attrs.field(validator=uint_validator(MAX_UINT64))
+    prev_id: bytes = attrs.field(validator=fixed_bytes_validator(HASH_SIZE))
+    nonce: int = attrs.field(validator=uint_validator(MAX_UINT32))
 
     def write(self, writer: Writer) -> None:
         """Append ``varint major | varint minor | varint timestamp | prev_id | u32 nonce``."""
@@ -319,10 +300,10 @@ class MinerTx:
     """
 
     version: int = attrs.field(validator=_miner_tx_version)
-    unlock_time: int = attrs.field(validator=_uint(MAX_UINT64))
-    height: int = attrs.field(validator=_uint(MAX_UINT64))
-    amount: int = attrs.field(validator=_uint(MAX_UINT64))
-    key: bytes = attrs.field(validator=_fixed_bytes(KEY_SIZE))
+    unlock_time: int = attrs.field(validator=uint_validator(MAX_UINT64))
+    height: int = attrs.field(validator=uint_validator(MAX_UINT64))
+    amount: int = attrs.field(validator=uint_validator(MAX_UINT64))
+    key: bytes = attrs.field(validator=fixed_bytes_validator(KEY_SIZE))
     extra: bytes = attrs.field(validator=_extra)
     view_tag: int | None = attrs.field(default=None, validator=_view_tag)
 

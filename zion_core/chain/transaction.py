@@ -85,7 +85,7 @@ class UnsignedTransactionError(InvalidFieldError):
     """The transaction lacks its signatures, so it has no wire form."""
 
 
-def _uint(limit: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
+def uint_validator(limit: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
     """An attrs validator: an ``int`` in ``0..limit``."""
 
     def check(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
@@ -97,7 +97,7 @@ def _uint(limit: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
     return check
 
 
-def _fixed_bytes(size: int) -> Callable[[Any, attrs.Attribute[bytes], bytes], None]:
+def fixed_bytes_validator(size: int) -> Callable[[Any, attrs.Attribute[bytes], bytes], None]:
     """An attrs validator: ``bytes`` of exactly ``size`` bytes."""
 
     def check(_instance: Any, attribute: attrs.Attribute[bytes], value: bytes) -> None:
@@ -150,8 +150,8 @@ def _version(_instance: Any, attribute: attrs.Attribute[int], value: int) -> Non
 class OutPoint:
     """A reference to output ``index`` of the transaction ``txid``."""
 
-    txid: bytes = attrs.field(validator=_fixed_bytes(HASH_SIZE))
-    index: int = attrs.field(validator=_uint(MAX_UINT32))
+    txid: bytes = attrs.field(validator=fixed_bytes_validator(HASH_SIZE))
+    index: int = attrs.field(validator=uint_validator(MAX_UINT32))
 
     def write(self, writer: Writer) -> None:
         """Append ``txid | varint index``."""
@@ -168,9 +168,9 @@ class OutPoint:
 class TxOutput:
     """``amount`` atomic units paid to the address whose keys are ``spend_key``/``view_key``."""
 
-    amount: int = attrs.field(validator=_uint(MAX_UINT64))
-    spend_key: bytes = attrs.field(validator=_fixed_bytes(KEY_SIZE))
-    view_key: bytes = attrs.field(validator=_fixed_bytes(KEY_SIZE))
+    amount: int = attrs.field(validator=uint_validator(MAX_UINT64))
+    spend_key: bytes = attrs.field(validator=fixed_bytes_validator(KEY_SIZE))
+    view_key: bytes = attrs.field(validator=fixed_bytes_validator(KEY_SIZE))
 
     def write(self, writer: Writer) -> None:
         """Append ``varint amount | spend key | view key``."""
@@ -198,10 +198,10 @@ class Transaction:
     """
 
     version: int = attrs.field(default=TX_VERSION, validator=_version)
-    unlock_time: int = attrs.field(default=0, validator=_uint(MAX_UINT64))
+    unlock_time: int = attrs.field(default=0, validator=uint_validator(MAX_UINT64))
     inputs: tuple[OutPoint, ...] = attrs.field(validator=_tuple_of(OutPoint, MAX_INPUTS))
     outputs: tuple[TxOutput, ...] = attrs.field(validator=_tuple_of(TxOutput, MAX_OUTPUTS))
-    fee: int = attrs.field(validator=_uint(MAX_UINT64))
+    fee: int = attrs.field(validator=uint_validator(MAX_UINT64))
     extra: bytes = attrs.field(default=b"", validator=_extra_bytes)
     signatures: tuple[bytes, ...] = attrs.field(default=(), validator=_tuple_of(bytes, MAX_INPUTS))
 
