@@ -476,6 +476,10 @@ class Block:
 
     def to_bytes(self) -> bytes:
         """The block blob: ``header | miner tx | varint count | hashes``."""
+        return self._wire
+
+    @functools.cached_property
+    def _wire(self) -> bytes:
         writer = Writer()
         self.write(writer)
         return writer.getvalue()
