@@ -1,0 +1,1 @@
+"""``zion-plugin-jsonrpc``: the node API over HTTP (Monero-compatible JSON-RPC and REST)."""
