@@ -1,0 +1,192 @@
+"""The Starlette application: ``POST /json_rpc`` and monerod's REST-like endpoints.
+
+Blocking API calls run in worker threads (at most ``limiter``'s tokens at once); handlers
+contributed by other plugins (``zion_register_rpc_methods``) run on the event loop and may
+return an awaitable. Every failure is answered as JSON: a JSON-RPC ``error`` object on
+``/json_rpc``, ``status: "Failed"`` with a ``reason`` on the REST endpoints; a bug is logged
+with its traceback and answered ``-32603 Internal error`` without one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from zion_hookspecs import RpcMethod
+
+from .api import NodeApi
+from .errors import (
+    CORE_BUSY,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH: Final = 100
+"""The most calls in one JSON-RPC batch."""
+
+
+class BodyTooLargeError(Exception):
+    """The request body exceeds ``max_body_bytes``."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (before or while reading) more than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(content: Any, status_code: int = 200) -> Response:
+    body = json.dumps(content, separators=(",", ":")).encode()
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _rpc_error(error: RpcError, request_id: Any = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+class RpcApp:
+    """The HTTP endpoints over a :class:`~.api.NodeApi` and the plugins' RPC methods."""
+
+    def __init__(
+        self,
+        api: NodeApi,
+        *,
+        extra_methods: Mapping[str, RpcMethod] = {},
+        max_body_bytes: int,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self.api = api
+        self.builtin = api.methods()
+        self.extra = dict(extra_methods)
+        clash = sorted(set(self.builtin) & set(self.extra))
+        if clash:
+            raise ValueError(
+                f"RPC method name(s) {', '.join(clash)} registered by a plugin are the "
+                "jsonrpc plugin's own methods"
+            )
+        self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
+
+    # -- JSON-RPC ------------------------------------------------------------------------
+
+    async def _call(self, method: str, params: Any) -> Any:
+        builtin = self.builtin.get(method)
+        if builtin is not None:
+            return await anyio.to_thread.run_sync(builtin, params, limiter=self.limiter)
+        extra = self.extra.get(method)
+        if extra is None:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found")
+        result = extra.handler(params)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _one(self, call: Any) -> dict[str, Any]:
+        if not isinstance(call, dict):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request"))
+        request_id = call.get("id")
+        method = call.get("method")
+        if not isinstance(method, str):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request"), request_id)
+        try:
+            result = await self._call(method, call.get("params"))
+        except RpcError as exc:
+            return _rpc_error(exc, request_id)
+        except Exception:
+            logger.exception("JSON-RPC method %s failed", method)
+            return _rpc_error(RpcError(INTERNAL_ERROR, "Internal error"), request_id)
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    async def json_rpc(self, request: Request) -> Response:
+        """``POST /json_rpc``: one call or a batch (an array of calls)."""
+        try:
+            body = await read_body(request, self.max_body_bytes)
+        except BodyTooLargeError:
+            error = RpcError(
+                INVALID_REQUEST, f"Request too large (at most {self.max_body_bytes} bytes)"
+            )
+            return _json(_rpc_error(error), 413)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _json(_rpc_error(RpcError(PARSE_ERROR, "Parse error")))
+        if isinstance(payload, list):
+            if not payload or len(payload) > MAX_BATCH:
+                return _json(_rpc_error(RpcError(INVALID_REQUEST, "Invalid Request")))
+            return _json([await self._one(call) for call in payload])
+        return _json(await self._one(payload))
+
+    # -- REST ----------------------------------------------------------------------------
+
+    def rest(
+        self, call: Callable[[Any], dict[str, Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint answering ``call(params)`` (params: the JSON body, ``{}`` when empty)."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                body = await read_body(request, self.max_body_bytes)
+            except BodyTooLargeError:
+                reason = f"Request too large (at most {self.max_body_bytes} bytes)"
+                return _json({"status": "Failed", "reason": reason, "untrusted": False}, 413)
+            try:
+                params = json.loads(body) if body.strip() else {}
+            except (ValueError, UnicodeDecodeError):
+                return _json({"status": "Failed", "reason": "Parse error", "untrusted": False}, 400)
+            try:
+                result = await anyio.to_thread.run_sync(call, params, limiter=self.limiter)
+            except RpcError as exc:
+                status = "BUSY" if exc.code == CORE_BUSY else "Failed"
+                reason = exc.message if exc.data is None else f"{exc.message}: {exc.data}"
+                return _json({"status": status, "reason": reason, "untrusted": False})
+            except Exception:
+                logger.exception("REST endpoint %s failed", request.url.path)
+                return _json(
+                    {"status": "Failed", "reason": "Internal error", "untrusted": False}, 500
+                )
+            return _json(result)
+
+        return endpoint
+
+    def starlette(self) -> Starlette:
+        """The ASGI application."""
+        api = self.api
+        rest: list[tuple[tuple[str, ...], Callable[[Any], dict[str, Any]]]] = [
+            (("/get_height", "/getheight"), lambda _params: api.get_height()),
+            (("/get_info", "/getinfo"), api.get_info),
+            (("/send_raw_transaction", "/sendrawtransaction"), api.send_raw_transaction),
+            (("/get_transactions", "/gettransactions"), api.get_transactions),
+            (("/get_transaction_pool",), api.get_transaction_pool),
+        ]
+        routes = [Route("/json_rpc", self.json_rpc, methods=["POST"])]
+        for paths, call in rest:
+            endpoint = self.rest(call)
+            routes.extend(Route(path, endpoint, methods=["GET", "POST"]) for path in paths)
+        return Starlette(routes=routes)
+
+
+__all__ = ["BodyTooLargeError", "RpcApp", "read_body"]
