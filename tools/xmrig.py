@@ -276,8 +276,10 @@ def xmrig_command(
     extra: Iterable[str] = (),
     password: str = "x",
     print_time: int = 10,
+    daemon: bool = False,
 ) -> list[str]:
-    """XMRig's argv: mine rx/0 on ``threads`` CPU threads against a loopback ``url``.
+    """XMRig's argv: mine rx/0 on ``threads`` CPU threads against a loopback ``url``
+    (a Stratum pool, or with ``daemon`` a node's RPC: ``xmrig --daemon``).
 
     Always carries :data:`SAFE_FLAGS`. Raises ValueError for a non-loopback URL and for
     ``extra`` options that would change the pool, the algorithm or a safe flag.
@@ -289,6 +291,7 @@ def xmrig_command(
         str(binary),
         "--url",
         pool,
+        *(["--daemon"] if daemon else []),
         "--user",
         user,
         "--pass",
