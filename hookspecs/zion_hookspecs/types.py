@@ -294,9 +294,14 @@ class Bridge(Protocol):
 class RpcMethod:
     """A JSON-RPC method contributed by a plugin.
 
-    ``handler`` receives the decoded ``params`` and returns a JSON-shaped result (or an
-    awaitable of one). ``restricted`` methods are admin-only, as in monerod's restricted
-    mode. ``aliases`` are extra names (``getblockcount`` for ``get_block_count``).
+    ``handler`` receives the decoded ``params`` and returns a JSON-shaped result. A plain
+    function may block (store reads): the server calls it in a worker thread; a coroutine
+    function runs on the event loop. It raises ``ValueError`` or ``TypeError`` for bad
+    params (answered as an "invalid params" error with the message). ``restricted``
+    methods are admin-only, as in monerod's restricted mode. ``aliases`` are extra names
+    (``getblockcount`` for ``get_block_count``). ``params_schema`` and ``result_schema``
+    are JSON Schemas (draft 2020-12) published in the node's API description and checked
+    by its fuzz tests; ``None`` means "any JSON".
     """
 
     name: str
@@ -304,6 +309,8 @@ class RpcMethod:
     restricted: bool = False
     aliases: tuple[str, ...] = ()
     description: str = ""
+    params_schema: Mapping[str, Any] | None = None
+    result_schema: Mapping[str, Any] | None = None
 
 
 class StatusPanel(Protocol):

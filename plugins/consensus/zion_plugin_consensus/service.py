@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,13 @@ MEMPOOL_FLUSH_SECONDS = 5.0
 
 class ChainService:
     """Opens the chain of the node's network in the configured storage backend (file
-    ``chain.<backend>`` in the data directory), verified by the configured hasher."""
+    ``chain.<backend>`` in the data directory), verified by the configured hasher.
+
+    Thread-safe: ``submit_block``, ``submit_transaction`` and the mempool's saving run
+    one at a time under ``lock`` (a re-entrant lock). A reader that needs several reads
+    to agree with each other (a template and the tip it builds on, a balance at a height)
+    holds ``lock`` around them; single reads need not.
+    """
 
     name = "chain"
 
@@ -32,6 +39,7 @@ class ChainService:
         self.chain: Chain | None = None
         self.mempool: Mempool | None = None
         self._store: Any = None
+        self.lock = threading.RLock()
 
     def _open(self) -> None:
         backends = self.node.config_section("backends")
@@ -67,6 +75,10 @@ class ChainService:
         :class:`~.errors.ConsensusError` subclass when the block is invalid.
 
         Blocking (it verifies proof of work): call it from a worker thread."""
+        with self.lock:
+            return self._submit_block(block, txs)
+
+    def _submit_block(self, block: Block, txs: Mapping[bytes, Transaction]) -> AddResult:
         chain, mempool = self._ready()
         pooled = {tx.txid: tx for tx in mempool.transactions()}
         result = chain.add_block(block, {**pooled, **txs})
@@ -90,11 +102,17 @@ class ChainService:
     def submit_transaction(self, tx: Transaction) -> bool:
         """Add a transaction to the mempool (True: pooled; False: kept as an orphan until
         its parent arrives); emits ``tx_accepted`` when pooled."""
-        _, mempool = self._ready()
-        pooled = mempool.add(tx)
-        if pooled:
-            self.node.emit("tx_accepted", tx=tx)
-        return pooled
+        with self.lock:
+            _, mempool = self._ready()
+            pooled = mempool.add(tx)
+            if pooled:
+                self.node.emit("tx_accepted", tx=tx)
+            return pooled
+
+    def _flush(self) -> None:
+        with self.lock:
+            if self.mempool is not None:
+                self.mempool.flush()
 
     async def run(self, *, task_status: ReadySignal) -> None:
         await anyio.to_thread.run_sync(self._open)
@@ -102,13 +120,12 @@ class ChainService:
         try:
             while True:
                 await anyio.sleep(MEMPOOL_FLUSH_SECONDS)
-                if self.mempool is not None:
-                    await anyio.to_thread.run_sync(self.mempool.flush)
+                await anyio.to_thread.run_sync(self._flush)
         finally:
             # quick and synchronous: no checkpoint, so cancellation cannot cut it short
             if self.mempool is not None:
                 try:
-                    self.mempool.flush()
+                    self._flush()
                 except Exception:
                     logger.exception("could not save the mempool")
             if self._store is not None:

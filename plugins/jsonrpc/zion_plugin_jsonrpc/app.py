@@ -1,8 +1,8 @@
 """The Starlette application: ``POST /json_rpc`` and monerod's REST-like endpoints.
 
-Blocking API calls run in worker threads (at most ``limiter``'s tokens at once); handlers
-contributed by other plugins (``zion_register_rpc_methods``) run on the event loop and may
-return an awaitable. Every failure is answered as JSON: a JSON-RPC ``error`` object on
+Blocking API calls run in worker threads (at most ``limiter``'s tokens at once), and so do
+plain-function handlers contributed by other plugins (``zion_register_rpc_methods``);
+coroutine-function handlers run on the event loop. Every failure is answered as JSON: a JSON-RPC ``error`` object on
 ``/json_rpc``, ``status: "Failed"`` with a ``reason`` on the REST endpoints; a bug is logged
 with its traceback and answered ``-32603 Internal error`` without one.
 """
@@ -22,15 +22,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from zion_core import ZionError
 from zion_hookspecs import RpcMethod
 
 from .api import NodeApi
 from .errors import (
     CORE_BUSY,
     INTERNAL_ERROR,
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    WRONG_PARAM,
     RpcError,
 )
 
@@ -100,9 +103,19 @@ class RpcApp:
         extra = self.extra.get(method)
         if extra is None:
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
-        result = extra.handler(params)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            if inspect.iscoroutinefunction(extra.handler):
+                result = await extra.handler(params)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    extra.handler, params, limiter=self.limiter
+                )
+                if inspect.isawaitable(result):
+                    result = await result
+        except (ValueError, TypeError) as exc:
+            raise RpcError(INVALID_PARAMS, "Invalid params", str(exc)) from None
+        except ZionError as exc:
+            raise RpcError(WRONG_PARAM, str(exc), {"error": type(exc).__name__}) from None
         return result
 
     async def _one(self, call: Any) -> dict[str, Any]:
