@@ -25,6 +25,7 @@ from starlette.routing import Route
 from zion_core import ZionError
 from zion_hookspecs import RpcMethod
 
+from . import openrpc
 from .api import NodeApi
 from .errors import (
     CORE_BUSY,
@@ -96,7 +97,17 @@ class RpcApp:
 
     # -- JSON-RPC ------------------------------------------------------------------------
 
+    def description(self) -> dict[str, Any]:
+        """The OpenRPC document of every method served (built-in and plugins')."""
+        return openrpc.document(self.builtin, self.extra)
+
+    async def openrpc_json(self, request: Request) -> Response:
+        """``GET /openrpc.json``: the API description."""
+        return _json(self.description())
+
     async def _call(self, method: str, params: Any) -> Any:
+        if method == "rpc.discover":
+            return self.description()
         builtin = self.builtin.get(method)
         if builtin is not None:
             return await anyio.to_thread.run_sync(builtin, params, limiter=self.limiter)
@@ -107,9 +118,7 @@ class RpcApp:
             if inspect.iscoroutinefunction(extra.handler):
                 result = await extra.handler(params)
             else:
-                result = await anyio.to_thread.run_sync(
-                    extra.handler, params, limiter=self.limiter
-                )
+                result = await anyio.to_thread.run_sync(extra.handler, params, limiter=self.limiter)
                 if inspect.isawaitable(result):
                     result = await result
         except (ValueError, TypeError) as exc:
@@ -195,7 +204,10 @@ class RpcApp:
             (("/get_transactions", "/gettransactions"), api.get_transactions),
             (("/get_transaction_pool",), api.get_transaction_pool),
         ]
-        routes = [Route("/json_rpc", self.json_rpc, methods=["POST"])]
+        routes = [
+            Route("/json_rpc", self.json_rpc, methods=["POST"]),
+            Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
+        ]
         for paths, call in rest:
             endpoint = self.rest(call)
             routes.extend(Route(path, endpoint, methods=["GET", "POST"]) for path in paths)
