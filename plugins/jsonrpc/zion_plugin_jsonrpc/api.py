@@ -85,7 +85,10 @@ class ChainLike(Protocol):
 
 
 class ChainServiceLike(Protocol):
-    """The ``chain`` service as this plugin uses it."""
+    """The ``chain`` service as this plugin uses it (``lock``: held around reads that
+    must agree with each other, such as a template and the pooled transactions in it)."""
+
+    lock: Any
 
     @property
     def chain(self) -> Any: ...
@@ -430,8 +433,11 @@ class NodeApi:
             )
         chain = self._chain()
         mempool = self._mempool()
-        txs = mempool.select(max(0, chain.params.max_block_size - TEMPLATE_ROOM))
-        template = chain.template(address.spend_key, address.view_key, txs, reserve_size=reserve)
+        with self.service.lock:
+            txs = mempool.select(max(0, chain.params.max_block_size - TEMPLATE_ROOM))
+            template = chain.template(
+                address.spend_key, address.view_key, txs, reserve_size=reserve
+            )
         block: Block = template.block
         if nonce:
             block = block.with_extra_nonce(nonce)
