@@ -586,3 +586,63 @@ def test_every_hook_is_documented_with_its_arguments() -> None:
     assert not [h for h in documented if h not in specs], "docs/hooks.md documents unknown hooks"
     wrong = {h: (documented[h], args) for h, args in specs.items() if documented[h] != args}
     assert not wrong, f"documented arguments differ from the specs: {wrong}"
+
+
+def test_subscribe_delivers_one_nodes_events(make_node) -> None:
+    first, second = make_node({}), make_node({})
+    listener = Listener()
+    unsubscribe = first.subscribe(listener, name="test")
+    first.emit("block_found", block="b1", height=1)
+    second.emit("block_found", block="b2", height=2)  # another node: not delivered
+    assert listener.seen == [("found", ("b1", 1))]
+    assert not any(name.startswith("listener:") for name in first.plugin_names())
+    unsubscribe()
+    unsubscribe()  # idempotent
+    first.emit("block_found", block="b3", height=3)
+    assert listener.seen == [("found", ("b1", 1))]
+
+
+def test_subscribe_refuses_what_is_not_an_event_listener(make_node) -> None:
+    node = make_node({})
+
+    class NotEvents:
+        @hookimpl
+        def zion_register_services(self, register: Any, node: Any) -> None: ...
+
+    with pytest.raises(ValueError, match="not event hooks"):
+        node.subscribe(NotEvents(), name="bad")
+    with pytest.raises(ValueError, match="implements no event hook"):
+        node.subscribe(object(), name="empty")
+    with pytest.raises(ValueError, match="needs a name"):
+        node.subscribe(Listener(), name="")
+
+
+@pytest.mark.anyio
+async def test_events_from_worker_threads_reach_the_event_loop_in_order(make_node) -> None:
+    import threading
+
+    import anyio.to_thread
+
+    loop_thread = threading.get_ident()
+    seen: list[tuple[int, int]] = []
+
+    class Recorder:
+        @hookimpl
+        def zion_block_found(self, block: Any, height: int) -> None:
+            seen.append((height, threading.get_ident()))
+
+    node = make_node({"recorder": Recorder()})
+
+    def emit_many() -> None:
+        for height in range(50):
+            node.emit("block_found", block=None, height=height)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(node.serve)
+        await anyio.to_thread.run_sync(emit_many)
+        with anyio.fail_after(5):
+            while len(seen) < 50:
+                await anyio.sleep(0.01)
+        node.request_shutdown("test over")
+    assert [height for height, _ in seen] == list(range(50))
+    assert {thread for _, thread in seen} == {loop_thread}

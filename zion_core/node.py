@@ -12,14 +12,16 @@ import errno
 import fcntl
 import logging
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
+from anyio.from_thread import BlockingPortal
 
 from zion_hookspecs import events as event_specs
 
@@ -109,6 +111,9 @@ class ZionNode:
         }
         self._runtime: Runtime | None = None
         self._pending_shutdown: str | None = None
+        self._portal: BlockingPortal | None = None
+        self._loop_thread: int | None = None
+        self._listeners = 0
 
     # -- construction ---------------------------------------------------------------
 
@@ -176,7 +181,43 @@ class ZionNode:
                 f"event {event!r} takes {', '.join(sorted(expected))}; "
                 f"got {', '.join(sorted(kwargs))}"
             )
+        portal = self._portal
+        if portal is not None and threading.get_ident() != self._loop_thread:
+            try:  # from a worker thread: hand the event to the event loop, in order
+                portal.start_task_soon(self._dispatch, event, kwargs)
+                return
+            except RuntimeError:  # the node is stopping: deliver it here
+                pass
+        self._dispatch(event, kwargs)
+
+    def _dispatch(self, event: str, kwargs: dict[str, Any]) -> None:
         self.host.call_isolated(f"zion_{event}", **kwargs)
+
+    def subscribe(self, listener: object, *, name: str) -> Callable[[], None]:
+        if not name:
+            raise ValueError("a listener needs a name (it appears in logs and traces)")
+        hooks = [
+            attr
+            for attr in dir(listener)
+            if attr.startswith("zion_")
+            and self.host.pm.parse_hookimpl_opts(listener, attr) is not None
+        ]
+        unknown = [hook for hook in hooks if hook.removeprefix("zion_") not in EVENTS]
+        if unknown:
+            raise ValueError(
+                f"listener {name!r} implements {', '.join(unknown)}, which are not event "
+                f"hooks; events: {', '.join(sorted(EVENTS))}"
+            )
+        if not hooks:
+            raise ValueError(f"listener {name!r} implements no event hook (zion_<event>)")
+        self._listeners += 1
+        self.host.pm.register(listener, name=f"listener:{name}:{self._listeners}")
+
+        def unsubscribe() -> None:
+            if self.host.pm.is_registered(listener):
+                self.host.pm.unregister(listener)
+
+        return unsubscribe
 
     def request_shutdown(self, reason: str) -> None:
         if self._runtime is not None:
@@ -218,7 +259,18 @@ class ZionNode:
             ", ".join(self.plugin_names()),
         )
         try:
-            return await self._runtime.run(task_status=task_status)
+            status, error = 1, None
+            async with BlockingPortal() as portal:
+                self._portal, self._loop_thread = portal, threading.get_ident()
+                try:
+                    status = await self._runtime.run(task_status=task_status)
+                except Exception as exc:  # raised as is, not grouped by the portal
+                    error = exc
+                finally:
+                    self._portal = self._loop_thread = None
+            if error is not None:
+                raise error
+            return status
         finally:
             self.host.call_isolated("zion_unconfigure", node=self)
 

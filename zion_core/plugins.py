@@ -273,8 +273,9 @@ class PluginHost:
             raise PluginLoadError(f"{what} implements an unknown hook: {exc}") from exc
 
     def plugin_names(self) -> list[str]:
-        """Registered plugin names in registration order."""
-        return [name for name, _ in self.pm.list_name_plugin()]
+        """Registered plugin names in registration order (event listeners that services
+        subscribed with ``Node.subscribe`` are not plugins and are left out)."""
+        return [name for name, _ in self.pm.list_name_plugin() if not name.startswith("listener:")]
 
     # -- calling --------------------------------------------------------------------
 

@@ -127,9 +127,21 @@ class Node(Protocol):
         ...
 
     def emit(self, event: str, /, **kwargs: Any) -> None:
-        """Call the event hook ``zion_<event>`` on every plugin.
+        """Call the event hook ``zion_<event>`` on every plugin and subscribed listener.
 
-        A plugin whose handler raises is logged and does not stop the others.
+        A plugin whose handler raises is logged and does not stop the others. Safe to
+        call from any thread: while the node is served, an event emitted in a worker
+        thread is handed to the event loop (in order) and delivered there.
+        """
+        ...
+
+    def subscribe(self, listener: object, *, name: str) -> Callable[[], None]:
+        """Deliver this node's events to ``listener``, an object whose methods named
+        ``zion_<event>`` are marked ``@hookimpl``; returns the function that unsubscribes it.
+
+        Unlike a plugin module's event hooks, a listener belongs to one node (a service
+        subscribes itself in ``run`` and unsubscribes when it stops). A method named after
+        a hook that is not an event is a ``ValueError``.
         """
         ...
 
