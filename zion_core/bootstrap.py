@@ -91,6 +91,7 @@ def load_plugins(
     for name, obj in extra_plugins:
         host.register(obj, name=name)
     host.load(entries)
+    host.load_needed(discovered, selection.blocked)
     loaded = set(host.plugin_names())
     inactive = tuple(name for name in discovered if name not in loaded)
     return LoadedPlugins(host=host, raw=raw, sources=sources, inactive=inactive)

@@ -30,6 +30,13 @@ trace_logger = logging.getLogger("zion.trace")
 ESSENTIAL_PLUGINS: tuple[str, ...] = ("consensus",)
 """Plugins every node loads and that cannot be blocked: the chain rules."""
 
+DEFAULT_PROVIDERS: Mapping[str, tuple[str, str]] = {
+    "storage": ("zion_register_storages", "sqlite"),
+    "hasher": ("zion_register_hashers", "randomx"),
+}
+"""For each backend kind a plugin may need (``ZION_NEEDS``): the hook that provides it
+and the plugin loaded when no loaded plugin implements that hook."""
+
 RESERVED_NAMES: tuple[str, ...] = (
     "consensus",
     "sqlite",
@@ -262,6 +269,48 @@ class PluginHost:
             self.register(plugin, name=entry.name, entry=entry)
             logger.debug("loaded %s", entry.describe())
         self.check_pending()
+
+    def load_needed(
+        self, discovered: Mapping[str, PluginEntry], blocked: Iterable[str] = ()
+    ) -> list[str]:
+        """Load the default provider of each backend kind that a loaded plugin needs.
+
+        A plugin module lists the kinds it cannot work without in ``ZION_NEEDS`` (for
+        example ``("storage", "hasher")`` for a plugin that serves the chain). When no
+        loaded plugin provides a needed kind, its default provider
+        (:data:`DEFAULT_PROVIDERS`) is loaded, unless blocked or not installed: then a
+        :class:`PluginLoadError` says what to install or load. Returns the names loaded.
+        """
+        blocked = set(blocked)
+        added: list[str] = []
+        pending = True
+        while pending:
+            pending = False
+            for name, plugin in list(self.pm.list_name_plugin()):
+                for kind in getattr(plugin, "ZION_NEEDS", ()):
+                    if kind not in DEFAULT_PROVIDERS:
+                        raise PluginLoadError(
+                            f"plugin {name!r} needs {kind!r}, which is not a backend kind; "
+                            f"known: {', '.join(sorted(DEFAULT_PROVIDERS))}"
+                        )
+                    hook, provider = DEFAULT_PROVIDERS[kind]
+                    if getattr(self.pm.hook, hook).get_hookimpls():
+                        continue
+                    if provider in blocked or provider not in discovered:
+                        why = "is blocked" if provider in blocked else "is not installed"
+                        raise PluginLoadError(
+                            f"plugin {name!r} needs a {kind} backend and none is loaded; "
+                            f"the default, plugin {provider!r}, {why} "
+                            f"(install zion-plugin-{provider} or load another {kind} plugin "
+                            "with --plugin)"
+                        )
+                    logger.info(
+                        "loading plugin %r: plugin %r needs a %s backend", provider, name, kind
+                    )
+                    self.load([discovered[provider]])
+                    added.append(provider)
+                    pending = True
+        return added
 
     def check_pending(self) -> None:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 from ..bootstrap import load_plugins
 from ..config import ConfigSources
 from ..node import ZionNode
+from ..plugins import discover
 
 
 def make_node(
@@ -27,13 +28,17 @@ def make_node(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     installed: Iterable[str] = (),
+    requested: Iterable[str] | None = None,
     essential: Sequence[str] = (),
 ) -> ZionNode:
     """A configured node (not running) with ``plugins`` registered in-process.
 
-    Installed plugins are ignored unless named in ``installed``; the environment is
-    empty unless ``environ`` is given, so the test is not affected by the caller's shell.
+    Installed plugins are ignored unless named in ``installed``; those in ``requested``
+    (default: all of ``installed``) are loaded as ``--plugin`` would, the others only when
+    a loaded plugin needs them. The environment is empty unless ``environ`` is given, so
+    the test is not affected by the caller's shell.
     """
+    installed = list(installed)
     sources = ConfigSources.from_cli(
         config_file=config_file,
         sets=sets,
@@ -41,11 +46,12 @@ def make_node(
         data_dir=data_dir,
         environ=dict(environ or {}),
     )
+    discovered = {name: e for name, e in discover().items() if name in installed}
     loaded = load_plugins(
         sources,
-        plugins=list(installed),
+        plugins=list(installed if requested is None else requested),
         extra_plugins=list((plugins or {}).items()),
-        path=None if installed else [],
+        discovered=discovered,
         essential=essential,
     )
     return loaded.build_node()

@@ -16,7 +16,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import pytest
 
-from zion_core import ServiceError
+from zion_core import PluginLoadError
 from zion_core.chain.block import Block
 from zion_core.chain.keys import WalletKeys
 from zion_hookspecs import RpcMethod, hookimpl
@@ -227,9 +227,16 @@ async def test_errors_have_monero_codes(rpc: Client) -> None:
     assert status == 413 and huge["error"]["code"] == -32600
 
 
-async def test_without_a_chain_the_service_fails_clearly(make_node: Callable[..., Any]) -> None:
-    node = make_node(installed=["consensus", "jsonrpc"], sets=["rpc.bind=127.0.0.1:0"])
-    service = node.registry("service").get("rpc")
-    with pytest.raises(ServiceError, match="load --plugin sqlite --plugin randomx"):
-        await service.run(task_status=anyio.TASK_STATUS_IGNORED)
-    assert service.port is None
+async def test_the_chain_backends_are_loaded_for_the_api(make_node: Callable[..., Any]) -> None:
+    # sqlite and randomx are installed but not asked for: jsonrpc needs them, so they load
+    node = make_node(
+        installed=["consensus", "sqlite", "randomx", "jsonrpc"],
+        sets=["rpc.bind=127.0.0.1:0"],
+        requested=["jsonrpc"],
+    )
+    assert {"sqlite", "randomx"} <= set(node.plugin_names())
+
+
+async def test_without_a_chain_the_api_fails_clearly(make_node: Callable[..., Any]) -> None:
+    with pytest.raises(PluginLoadError, match="plugin 'jsonrpc' needs a storage backend"):
+        make_node(installed=["consensus", "jsonrpc"], sets=["rpc.bind=127.0.0.1:0"])

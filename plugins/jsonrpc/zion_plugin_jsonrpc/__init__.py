@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from zion_hookspecs import Node, Register, RegisterConfigSection, Service
 
 
+ZION_NEEDS = ("storage", "hasher")
+"""The API serves the chain, which needs a storage backend and a hasher: ``zion run``
+loads the default ones (sqlite, randomx) when no other plugin provides them."""
+
+
 @hookimpl
 def zion_register_config(register: RegisterConfigSection) -> None:
     register(SECTION, RpcConfig)

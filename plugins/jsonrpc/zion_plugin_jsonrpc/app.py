@@ -2,9 +2,11 @@
 
 Blocking API calls run in worker threads (at most ``limiter``'s tokens at once), and so do
 plain-function handlers contributed by other plugins (``zion_register_rpc_methods``);
-coroutine-function handlers run on the event loop. Every failure is answered as JSON: a JSON-RPC ``error`` object on
-``/json_rpc``, ``status: "Failed"`` with a ``reason`` on the REST endpoints; a bug is logged
-with its traceback and answered ``-32603 Internal error`` without one.
+coroutine-function handlers run on the event loop. Admin methods need the admin token
+(:mod:`.access`); ``/ws`` serves live events (:mod:`.events`). Every failure is answered
+as JSON: a JSON-RPC ``error`` object on ``/json_rpc``, ``status: "Failed"`` with a
+``reason`` on the REST endpoints; a bug is logged with its traceback and answered
+``-32603 Internal error`` without one.
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
 
 from zion_core import ZionError
 from zion_hookspecs import RpcMethod
 
 from . import openrpc
+from .access import MONEROD_RESTRICTED, AdminGate, RateLimitMiddleware, new_token
 from .api import NodeApi
+from .config import RpcConfig
 from .errors import (
     CORE_BUSY,
     INTERNAL_ERROR,
@@ -34,9 +41,11 @@ from .errors import (
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    UNAUTHORIZED,
     WRONG_PARAM,
     RpcError,
 )
+from .events import EventHub, serve_subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +81,18 @@ def _rpc_error(error: RpcError, request_id: Any = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
 
 
+def _valid_id(value: Any) -> bool:
+    """JSON-RPC 2.0: an id is a string, a number or null (monerod also accepts any)."""
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+UNAUTHORIZED_ERROR: Final = RpcError(
+    UNAUTHORIZED,
+    "Unauthorized: an admin method; send the header 'Authorization: Bearer <token>' "
+    "(rpc.admin_token, or the token the node writes to <data dir>/rpc.token)",
+)
+
+
 class RpcApp:
     """The HTTP endpoints over a :class:`~.api.NodeApi` and the plugins' RPC methods."""
 
@@ -82,6 +103,9 @@ class RpcApp:
         extra_methods: Mapping[str, RpcMethod] = {},
         max_body_bytes: int,
         limiter: anyio.CapacityLimiter,
+        config: RpcConfig | None = None,
+        admin_token: str = "",
+        hub: EventHub | None = None,
     ) -> None:
         self.api = api
         self.builtin = api.methods()
@@ -92,8 +116,16 @@ class RpcApp:
                 f"RPC method name(s) {', '.join(clash)} registered by a plugin are the "
                 "jsonrpc plugin's own methods"
             )
+        self.config = config or RpcConfig()
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
+        admin = {name for name, method in self.extra.items() if method.restricted}
+        if self.config.restricted:
+            admin |= MONEROD_RESTRICTED & set(self.builtin)
+        self.gate = AdminGate(admin_token or new_token(), admin)
+        self.hub = hub or EventHub(
+            max_clients=self.config.ws_max_clients, queue_size=self.config.ws_queue
+        )
 
     # -- JSON-RPC ------------------------------------------------------------------------
 
@@ -127,13 +159,17 @@ class RpcApp:
             raise RpcError(WRONG_PARAM, str(exc), {"error": type(exc).__name__}) from None
         return result
 
-    async def _one(self, call: Any) -> dict[str, Any]:
+    async def _one(self, call: Any, admin: bool) -> dict[str, Any]:
         if not isinstance(call, dict):
             return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request"))
         request_id = call.get("id")
+        if not _valid_id(request_id):
+            return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request: bad id"))
         method = call.get("method")
         if not isinstance(method, str):
             return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request"), request_id)
+        if not admin and self.gate.is_admin(method):
+            return _rpc_error(UNAUTHORIZED_ERROR, request_id)
         try:
             result = await self._call(method, call.get("params"))
         except RpcError as exc:
@@ -156,11 +192,12 @@ class RpcApp:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _json(_rpc_error(RpcError(PARSE_ERROR, "Parse error")))
+        admin = self.gate.authorized(request.headers)
         if isinstance(payload, list):
             if not payload or len(payload) > MAX_BATCH:
                 return _json(_rpc_error(RpcError(INVALID_REQUEST, "Invalid Request")))
-            return _json([await self._one(call) for call in payload])
-        return _json(await self._one(payload))
+            return _json([await self._one(call, admin) for call in payload])
+        return _json(await self._one(payload, admin))
 
     # -- REST ----------------------------------------------------------------------------
 
@@ -194,8 +231,41 @@ class RpcApp:
 
         return endpoint
 
+    def hello(self) -> dict[str, Any]:
+        """The first WebSocket message's data: the network and the tip."""
+        chain = self.api.service.chain
+        if chain is None:
+            return {"network": self.api.network, "height": None, "hash": None}
+        return {
+            "network": self.api.network,
+            "height": chain.tip.height,
+            "hash": chain.tip_id.hex(),
+        }
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        """``/ws``: live events (see :mod:`.events`)."""
+        await serve_subscriber(websocket, self.hub, self.hello())
+
+    def asgi(self) -> ASGIApp:
+        """The ASGI application with its middleware: rate limits outermost, then CORS."""
+        app: ASGIApp = self.starlette()
+        if self.config.cors_origins:
+            app = CORSMiddleware(
+                app,
+                allow_origins=list(self.config.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "Authorization"],
+                max_age=600,
+            )
+        return RateLimitMiddleware(
+            app,
+            rate=self.config.rate_limit,
+            burst=self.config.rate_burst,
+            exempt=self.config.rate_limit_exempt,
+        )
+
     def starlette(self) -> Starlette:
-        """The ASGI application."""
+        """The routes (no middleware: see :meth:`asgi`)."""
         api = self.api
         rest: list[tuple[tuple[str, ...], Callable[[Any], dict[str, Any]]]] = [
             (("/get_height", "/getheight"), lambda _params: api.get_height()),
@@ -207,6 +277,7 @@ class RpcApp:
         routes = [
             Route("/json_rpc", self.json_rpc, methods=["POST"]),
             Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
+            WebSocketRoute("/ws", self.websocket),
         ]
         for paths, call in rest:
             endpoint = self.rest(call)

@@ -9,6 +9,10 @@ INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
+UNAUTHORIZED: Final = -32003
+"""An admin method called without the admin token."""
+RATE_LIMITED: Final = -32005
+"""The client's IP address is over its request rate (HTTP 429)."""
 
 WRONG_PARAM: Final = -1
 TOO_BIG_HEIGHT: Final = -2
@@ -51,8 +55,10 @@ __all__ = [
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "PARSE_ERROR",
+    "RATE_LIMITED",
     "TOO_BIG_HEIGHT",
     "TOO_BIG_RESERVE_SIZE",
+    "UNAUTHORIZED",
     "WRONG_BLOCKBLOB",
     "WRONG_PARAM",
     "WRONG_WALLET_ADDRESS",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,9 +16,11 @@ from hypercorn.utils import wrap_app
 from zion_core import ServiceError
 from zion_hookspecs import Node, ReadySignal, RpcMethod
 
+from .access import new_token, write_token_file
 from .api import ChainServiceLike, NodeApi
 from .app import RpcApp
 from .config import RpcConfig
+from .events import EventHub, EventListener
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,13 @@ WORKER_THREADS = 4
 KEEP_ALIVE_SECONDS = 30.0
 """How long an idle keep-alive connection stays open (pools poll every few seconds)."""
 MISSING_CHAIN = "the jsonrpc plugin needs the node's chain: load --plugin sqlite --plugin randomx"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def _serve(app: Any, config: Config, sockets: Sockets, shutdown: anyio.Event) -> None:
@@ -58,6 +69,10 @@ class RpcService:
         self.host: str | None = None
         self._shutdown: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
+        self.app: RpcApp | None = None
+        self.admin_token = self.config.admin_token
+        self.token_path: Path | None = None
+        self.hub = EventHub(max_clients=self.config.ws_max_clients, queue_size=self.config.ws_queue)
 
     def _chain_service(self) -> ChainServiceLike:
         services = self.node.registry("service")
@@ -84,20 +99,30 @@ class RpcService:
         """Bind, report ready (``task_status.started()``), serve until drained or cancelled."""
         chain_service = self._chain_service()
         limiter = anyio.CapacityLimiter(WORKER_THREADS)
+        if not self.admin_token:
+            self.admin_token = new_token()
+            self.token_path = await anyio.to_thread.run_sync(
+                write_token_file, self.node.data_dir, self.admin_token
+            )
         try:
             rpc_app = RpcApp(
                 NodeApi(chain_service, self.node.network),
                 extra_methods=self._plugin_methods(),
                 max_body_bytes=self.config.max_body_bytes,
                 limiter=limiter,
+                config=self.config,
+                admin_token=self.admin_token,
+                hub=self.hub,
             )
         except ValueError as exc:
             raise ServiceError(str(exc)) from None
+        self.app = rpc_app
         config = self._hypercorn_config()
         try:
             sockets = config.create_sockets()
         except OSError as exc:
             raise ServiceError(f"the RPC server cannot listen on {config.bind[0]}: {exc}") from exc
+        unsubscribe = self.node.subscribe(EventListener(self.hub), name="rpc-events")
         try:
             for sock in sockets.insecure_sockets:
                 sock.listen(config.backlog)
@@ -105,20 +130,47 @@ class RpcService:
             self.host, self.port = first.getsockname()[:2]
             self._shutdown = anyio.Event()
             self._stopped = anyio.Event()
-            logger.info("JSON-RPC listening on http://%s:%d/json_rpc", self.host, self.port)
+            self._announce(rpc_app)
             task_status.started()
-            await _serve(rpc_app.starlette(), config, sockets, self._shutdown)
+            await _serve(rpc_app.asgi(), config, sockets, self._shutdown)
         finally:
+            unsubscribe()
+            self.hub.close()
+            if self.token_path is not None:
+                self.token_path.unlink(missing_ok=True)
             for sock in sockets.insecure_sockets:
                 sock.close()
             if self._stopped is not None:
                 self._stopped.set()
             logger.info("JSON-RPC server stopped")
 
+    def _announce(self, rpc_app: RpcApp) -> None:
+        logger.info(
+            "JSON-RPC listening on http://%s:%d/json_rpc (live events: ws://%s:%d/ws)",
+            self.host,
+            self.port,
+            self.host,
+            self.port,
+        )
+        if self.token_path is not None:
+            logger.info("RPC admin token written to %s", self.token_path)
+        public = not _is_loopback(str(self.host))
+        if public and not self.config.restricted:
+            logger.warning(
+                "the RPC server listens on %s, beyond this machine, with mining methods "
+                "open to anyone who can reach it; set rpc.restricted=true to require the "
+                "admin token for them (as monerod's --restricted-rpc)",
+                self.host,
+            )
+        if public and self.config.cors_origins:
+            logger.info("CORS allowed for %s", ", ".join(self.config.cors_origins))
+
     async def drain(self) -> None:
-        """Stop accepting connections; return once open requests are done."""
+        """Stop accepting connections, close the event subscribers' sockets (1001); return
+        once open requests are done."""
         if self._shutdown is None or self._stopped is None:
             return
+        self.hub.close()
         self._shutdown.set()
         await self._stopped.wait()
 
