@@ -3,6 +3,8 @@
 Registers the ``randomx-cpu`` hashing backend (light or fast mode, verification thread
 pool, key manager that prepares the next seed), the ``[randomx]`` config section, the
 ``zion bench randomx`` and ``zion mine`` commands, and RandomX lines for ``zion diagnose``.
+With ``[miner] address`` set, it also runs the node's solo miner, the ``miner`` service
+(:mod:`.solo`).
 """
 
 from __future__ import annotations
@@ -12,19 +14,44 @@ from typing import TYPE_CHECKING
 from zion_hookspecs import hookimpl
 
 from .backend import RandomXCpu
-from .config import RandomXConfig
+from .config import RandomXConfig, SoloMinerConfig
 
 if TYPE_CHECKING:
     import typer
 
-    from zion_hookspecs import DiagnosticsReport, HashBackend, Node, Register, RegisterConfigSection
+    from zion_hookspecs import (
+        DiagnosticsReport,
+        HashBackend,
+        Node,
+        Register,
+        RegisterConfigSection,
+        Service,
+    )
 
 SECTION = "randomx"
+MINER_SECTION = "miner"
 
 
 @hookimpl
 def zion_register_config(register: RegisterConfigSection) -> None:
     register(SECTION, RandomXConfig)
+    register(MINER_SECTION, SoloMinerConfig)
+
+
+@hookimpl
+def zion_configure(node: Node) -> None:
+    miner: SoloMinerConfig = node.config_section(MINER_SECTION)
+    if miner.address:
+        miner.parsed_address(node.network)  # an address of another network fails here
+
+
+@hookimpl
+def zion_register_services(register: Register[Service], node: Node) -> None:
+    miner: SoloMinerConfig = node.config_section(MINER_SECTION)
+    if miner.address:
+        from .solo import SoloMiner
+
+        register(SoloMiner(node, miner, node.config_section(SECTION)))
 
 
 @hookimpl
@@ -54,4 +81,4 @@ def zion_diagnose(report: DiagnosticsReport) -> None:
         report.add(key, value)
 
 
-__all__ = ["RandomXConfig", "RandomXCpu"]
+__all__ = ["RandomXConfig", "RandomXCpu", "SoloMinerConfig"]

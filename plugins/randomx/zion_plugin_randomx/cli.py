@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import sys
 from typing import Annotated, Optional
 
@@ -24,13 +23,6 @@ def register_commands(cli: typer.Typer) -> None:
     bench.command("randomx")(bench_randomx)
     cli.add_typer(bench, name="bench")
     cli.command("mine")(mine)
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def mine(
@@ -93,7 +85,7 @@ def mine(
 
     from .backend import RandomXCpu
     from .config import RandomXConfig
-    from .miner import LiveStatus, LogStatus, Miner, MinerOptions, StatusOutput
+    from .miner import LiveStatus, LogStatus, Miner, MinerOptions, StatusOutput, available_cpus
     from .stratum import StratumError, parse_pool_address
 
     try:

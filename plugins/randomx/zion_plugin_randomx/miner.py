@@ -7,11 +7,14 @@ Layout (one anyio event loop, N hashing threads):
 - A job applier task makes a job's ``seed_hash`` the RandomX key (in a worker thread,
   never on the event loop), asks the backend to prepare ``next_seed_hash``, then
   publishes the job on the :class:`WorkBoard`.
-- Each hashing thread scans its own slice of the job's nonce space in short chunks
-  with ``backend.scan`` and its own stop flag; publishing a job sets every stop flag,
-  so the threads switch within one hash. Shares go to the event loop through
-  ``anyio.from_thread`` and are submitted there; hash counts feed a
+- :class:`HashingThreads`: each hashing thread scans its own slice of the job's nonce
+  space in short chunks with ``backend.scan`` and its own stop flag; publishing a job
+  sets every stop flag, so the threads switch within one hash. Shares go to the event
+  loop through ``anyio.from_thread`` and are submitted there; hash counts feed a
   :class:`HashrateMeter` (10 s and 60 s windows).
+
+The board and the threads work on anything shaped like :class:`Work` (a Stratum
+:class:`~.stratum.Job` here, a block template in the node's solo miner, :mod:`.solo`).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import collections
 import functools
 import logging
 import math
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -81,6 +85,39 @@ class MinerError(RandomXError):
     """The miner cannot go on (the hashing backend failed)."""
 
 
+class Work(Protocol):
+    """What the hashing threads mine: a hashing blob with its nonce at
+    :data:`~.stratum.NONCE_OFFSET`, its RandomX key, a 256-bit target and a nonce space."""
+
+    @property
+    def blob(self) -> bytes: ...
+
+    @property
+    def seed_hash(self) -> bytes: ...
+
+    @property
+    def target256(self) -> int: ...
+
+    def nonce_range(self, index: int, parts: int) -> tuple[int, int]:
+        """The ``index``-th of ``parts`` nonce ranges: ``(start, stop)``."""
+        ...
+
+    def label(self) -> str:
+        """How log lines name this work."""
+        ...
+
+
+W = TypeVar("W", bound=Work)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (what ``threads = 0`` means)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 # --- hash rate -------------------------------------------------------------------------
 
 
@@ -132,22 +169,22 @@ class HashrateMeter:
 # --- the threads' job board --------------------------------------------------------------
 
 
-class WorkBoard:
+class WorkBoard(Generic[W]):
     """The job the hashing threads work on, with one stop flag per thread."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self.stops = [stop_flag() for _ in range(threads)]
         self._cond = threading.Condition()
-        self._job: Job | None = None
+        self._job: W | None = None
         self._generation = 0
         self._quit = False
 
     @property
-    def job(self) -> Job | None:
+    def job(self) -> W | None:
         return self._job
 
-    def publish(self, job: Job | None) -> None:
+    def publish(self, job: W | None) -> None:
         """Switch every thread to ``job`` (None: pause) within one hash."""
         with self._cond:
             self._job = job
@@ -163,7 +200,7 @@ class WorkBoard:
                 flag[0] = 1
             self._cond.notify_all()
 
-    def next_work(self, index: int, seen: int) -> tuple[Job, int] | None:
+    def next_work(self, index: int, seen: int) -> tuple[W, int] | None:
         """Block until a job newer than generation ``seen`` (None: shut down)."""
         with self._cond:
             while not self._quit and (self._job is None or self._generation == seen):
@@ -174,6 +211,107 @@ class WorkBoard:
             # Cleared under the lock: a later publish() sets it again after this.
             self.stops[index][0] = 0
             return self._job, self._generation
+
+
+class HashingThreads(Generic[W]):
+    """The hashing threads: each scans its slice of the board's work with ``backend.scan``.
+
+    :meth:`run` runs one thread per board slot (anyio worker threads) until it is
+    cancelled or a thread fails; either way it shuts the board down, so every thread
+    returns within one hash, and it returns only once they all have. Hits (nonces whose
+    hash is at most the work's ``target256``) go to ``on_hit(work, nonce, hash)``, called
+    in the hashing thread that found them.
+    """
+
+    def __init__(
+        self,
+        backend: MiningBackend,
+        board: WorkBoard[W],
+        meter: HashrateMeter,
+        on_hit: Callable[[W, int, bytes], None],
+    ) -> None:
+        self.backend = backend
+        self.board = board
+        self.meter = meter
+        self.on_hit = on_hit
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        """How many hashing threads are in :meth:`work` now."""
+        with self._lock:
+            return self._running
+
+    async def run(self) -> None:
+        """Hash until cancelled; the threads are joined on return."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._guard)
+            limiter = anyio.CapacityLimiter(self.board.threads)
+            for index in range(self.board.threads):
+                tg.start_soon(self._run_worker, index, limiter)
+
+    async def _guard(self) -> None:
+        """Stops the hashing threads whenever the task group ends (else it waits on them)."""
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.board.shutdown()
+
+    async def _run_worker(self, index: int, limiter: anyio.CapacityLimiter) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.work, index, limiter=limiter)
+        finally:
+            self.board.shutdown()  # one thread failing stops the others
+
+    def work(self, index: int) -> None:
+        """The body of hashing thread ``index``: scan until the board shuts down."""
+        with self._lock:
+            self._running += 1
+        try:
+            self._work(index)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _work(self, index: int) -> None:
+        board = self.board
+        stop = board.stops[index]
+        seen = -1
+        per_hash = 0.0  # measured seconds per hash, to size the chunks
+        while True:
+            next_work = board.next_work(index, seen)
+            if next_work is None:
+                return
+            work, seen = next_work
+            position, end = work.nonce_range(index, board.threads)
+            target = work.target256
+            self.meter.start()
+            while position < end and not stop[0]:
+                count = min(end - position, _chunk_size(per_hash))
+                began = time.perf_counter()
+                hits, hashed = self.backend.scan(
+                    work.blob,
+                    nonce_offset=NONCE_OFFSET,
+                    start=position,
+                    count=count,
+                    target=target,
+                    key=work.seed_hash,
+                    stop=stop,
+                )
+                if hashed:
+                    spent = (time.perf_counter() - began) / hashed
+                    per_hash = spent if per_hash == 0 else 0.8 * per_hash + 0.2 * spent
+                    self.meter.add(hashed)
+                position += hashed
+                for nonce, hash_ in hits:
+                    self.on_hit(work, nonce, hash_)
+            if position >= end and not stop[0]:
+                logger.warning(
+                    "thread %d went through its nonces of %s; waiting for new work",
+                    index,
+                    work.label(),
+                )
 
 
 # --- status output -----------------------------------------------------------------------
@@ -309,7 +447,8 @@ class Miner:
         self.backend = backend
         self.clock = clock
         self.meter = HashrateMeter(clock)
-        self.board = WorkBoard(options.threads)
+        self.board: WorkBoard[Job] = WorkBoard(options.threads)
+        self.hashers = HashingThreads(backend, self.board, self.meter, self._on_hit)
         self.status = MinerStatus(pool=str(options.pool), threads=options.threads)
         self.connector = StratumConnector(
             options.pool,
@@ -359,10 +498,7 @@ class Miner:
             self._stop.set()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._guard)
-                limiter = anyio.CapacityLimiter(self.options.threads)
-                for index in range(self.options.threads):
-                    tg.start_soon(self._run_worker, index, limiter)
+                tg.start_soon(self.hashers.run)
                 tg.start_soon(self._apply_jobs)
                 tg.start_soon(self.connector.run)
                 tg.start_soon(self._report)
@@ -468,13 +604,6 @@ class Miner:
         if self._changed is not None:
             self._changed.set()
 
-    async def _guard(self) -> None:
-        """Stops the hashing threads whenever the task group ends (else it waits on them)."""
-        try:
-            await anyio.sleep_forever()
-        finally:
-            self.board.shutdown()
-
     async def _apply_jobs(self) -> None:
         while True:
             assert self._changed is not None
@@ -517,12 +646,6 @@ class Miner:
                 )
             self.board.publish(job)
 
-    async def _run_worker(self, index: int, limiter: anyio.CapacityLimiter) -> None:
-        try:
-            await anyio.to_thread.run_sync(self._worker, index, limiter=limiter)
-        finally:
-            self.board.shutdown()  # one thread failing stops the others
-
     async def _report(self) -> None:
         while True:
             await anyio.sleep(STATUS_SECONDS)
@@ -555,44 +678,8 @@ class Miner:
 
     # -- hashing threads ------------------------------------------------------------------
 
-    def _worker(self, index: int) -> None:
-        board = self.board
-        stop = board.stops[index]
-        seen = -1
-        per_hash = 0.0  # measured seconds per hash, to size the chunks
-        while True:
-            work = board.next_work(index, seen)
-            if work is None:
-                return
-            job, seen = work
-            position, end = job.nonce_range(index, board.threads)
-            target = job.target256
-            self.meter.start()
-            while position < end and not stop[0]:
-                count = min(end - position, _chunk_size(per_hash))
-                began = time.perf_counter()
-                hits, hashed = self.backend.scan(
-                    job.blob,
-                    nonce_offset=NONCE_OFFSET,
-                    start=position,
-                    count=count,
-                    target=target,
-                    key=job.seed_hash,
-                    stop=stop,
-                )
-                if hashed:
-                    spent = (time.perf_counter() - began) / hashed
-                    per_hash = spent if per_hash == 0 else 0.8 * per_hash + 0.2 * spent
-                    self.meter.add(hashed)
-                position += hashed
-                for nonce, hash_ in hits:
-                    self._deliver(Share(job, nonce, hash_))
-            if position >= end and not stop[0]:
-                logger.warning(
-                    "thread %d went through its nonces of job %s; waiting for a new job",
-                    index,
-                    job.job_id,
-                )
+    def _on_hit(self, job: Job, nonce: int, hash_: bytes) -> None:
+        self._deliver(Share(job, nonce, hash_))
 
     def _deliver(self, share: Share) -> None:
         try:

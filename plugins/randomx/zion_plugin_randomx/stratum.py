@@ -184,6 +184,10 @@ class Job:
         first, count = self.nonce_space()
         return first + count * index // parts, first + count * (index + 1) // parts
 
+    def label(self) -> str:
+        """How log lines name this job."""
+        return f"job {self.job_id}"
+
     def same_work(self, other: Job) -> bool:
         return (self.job_id, self.blob, self.target64, self.seed_hash) == (
             other.job_id,
