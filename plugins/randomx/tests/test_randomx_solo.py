@@ -93,6 +93,11 @@ async def test_node_mines_blocks_to_the_configured_address(
     assert snapshot["address"] == ADDRESS and snapshot["blocks_found"] == miner.blocks_found
     assert snapshot["hashes"] >= 3
     assert miner.hashers is not None and miner.hashers.running == 0
+    status = node.registry("rpc_method").get("mining_status").handler(None)
+    assert status["status"] == "OK" and status["active"] is True
+    assert status["address"] == ADDRESS and status["threads_count"] == 1
+    assert status["blocks_found"] == miner.blocks_found and status["block_target"] == 10
+    assert status["pow_algorithm"] == "RandomX" and status["block_reward"] > 0
 
 
 async def test_cancel_stops_the_hashing_threads_promptly(make_node: Callable[..., Any]) -> None:
@@ -122,6 +127,8 @@ def test_no_miner_without_an_address(make_node: Callable[..., Any]) -> None:
     node = make_node(installed=INSTALLED)
     assert node.config_section("miner") == SoloMinerConfig()
     assert "miner" not in node.registry("service").names()
+    status = node.registry("rpc_method").get("mining_status").handler(None)
+    assert status["active"] is False and status["speed"] == 0 and status["status"] == "OK"
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,36 @@ class SoloMiner:
             "difficulty": work.difficulty if work is not None else None,
         }
 
+    def _target_seconds(self) -> int | None:
+        services = self.node.registry("service")
+        if "chain" not in services.names():
+            return None
+        chain = services.get("chain").chain
+        return None if chain is None else int(chain.params.target_seconds)
+
+    def mining_status(self) -> dict[str, Any]:
+        """monerod's ``mining_status`` fields for this miner, and ZION's own numbers."""
+        work = self.work
+        difficulty = work.difficulty if work is not None else 0
+        return {
+            "active": work is not None,
+            "address": str(self.address),
+            "threads_count": self.threads,
+            "speed": round(self.meter.rate(60.0)),
+            "pow_algorithm": "RandomX",
+            "block_target": self._target_seconds(),
+            "block_reward": work.reward if work is not None else 0,
+            "difficulty": difficulty & ((1 << 64) - 1),
+            "difficulty_top64": difficulty >> 64,
+            "wide_difficulty": hex(difficulty),
+            "height": work.height if work is not None else None,
+            "is_background_mining_enabled": False,
+            "blocks_found": self.blocks_found,
+            "blocks_rejected": self.blocks_rejected,
+            "hashes": self.meter.total,
+            "mode": self.rx_config.mode,
+        }
+
     # -- the loop -------------------------------------------------------------------------
 
     def _chain_service(self) -> ChainServiceLike:
