@@ -22,7 +22,14 @@ from .rules import ZionConsensus
 from .service import ChainService
 
 if TYPE_CHECKING:
-    from zion_hookspecs import ConsensusRules, Node, Register, RegisterConfigSection, Service
+    from zion_hookspecs import (
+        ConsensusRules,
+        Node,
+        Register,
+        RegisterConfigSection,
+        RpcMethod,
+        Service,
+    )
 
 SECTION = "chain"
 
@@ -51,6 +58,14 @@ def zion_register_services(register: Register[Service], node: Node) -> None:
         )
         return
     register(ChainService(node))
+
+
+@hookimpl
+def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None:
+    # get_address_balance, get_address_outputs, get_address_history (see .rpc)
+    from .rpc import register_rpc_methods
+
+    register_rpc_methods(register, node)
 
 
 __all__ = [

@@ -21,6 +21,8 @@ from zion_plugin_wallet.transfer import (
     SpendableCoin,
     build_transfer,
     format_amount,
+    parse_amount,
+    plan_payments,
     plan_transfer,
     select_coins,
 )
@@ -130,3 +132,57 @@ def test_wallet_build_transfer_and_format_amount() -> None:
     assert format_amount(0) == "0 ZION"
     assert format_amount(1) == "0.000000000001 ZION"
     assert format_amount(12 * ZION + ZION // 4) == "12.25 ZION"
+
+
+@pytest.mark.parametrize(
+    ("text", "atomic"),
+    [
+        ("1", ZION),
+        ("1.5", 3 * ZION // 2),
+        (" 0.0001 ", 10**8),
+        ("0.000000000001", 1),
+        ("2.50 ZION", 5 * ZION // 2),
+        ("1e3", 1000 * ZION),
+        (".25", ZION // 4),
+        ("18446744.073709551615", 2**64 - 1),
+        ("12345678.123456789012", 12_345_678_123_456_789_012),
+    ],
+)
+def test_parse_amount_is_exact(text: str, atomic: int) -> None:
+    assert parse_amount(text) == atomic
+    assert parse_amount(format_amount(atomic)) == atomic
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is not an amount of ZION"),
+        ("one", "is not an amount of ZION"),
+        ("1,5", "is not an amount of ZION"),
+        ("inf", "is not an amount of ZION"),
+        ("0", "more than 0 ZION"),
+        ("-2", "more than 0 ZION"),
+        ("0.0000000000001", "more than 12 decimal places"),
+        ("18446744.073709551616", "more than an amount can be"),
+        ("1e40", "more than an amount can be"),
+        ("9" * 80, "is not an amount of ZION"),
+    ],
+)
+def test_parse_amount_errors(text: str, message: str) -> None:
+    with pytest.raises(InvalidAmountError, match=message):
+        parse_amount(text)
+
+
+def test_plan_payments_pays_each_destination_in_order() -> None:
+    other = WalletKeys.from_seed(b"\x03" * 32).address("devnet")
+    plan = plan_payments(
+        OWN, "devnet", [coin(10 * ZION)], [(DEST, ZION), (str(other), 2 * ZION)], FEE
+    )
+    first, second, change = plan.transaction.outputs
+    assert (first.amount, first.spend_key) == (ZION, DEST.spend_key)
+    assert (second.amount, second.spend_key) == (2 * ZION, other.spend_key)
+    assert change.amount == 7 * ZION - FEE and plan.amount == 3 * ZION
+    with pytest.raises(InvalidAmountError, match="at least one destination"):
+        plan_payments(OWN, "devnet", [coin(ZION)], [], FEE)
+    with pytest.raises(InvalidAmountError, match="at most 255 destinations"):
+        plan_payments(OWN, "devnet", [coin(ZION)], [(DEST, 1)] * 256, FEE)

@@ -1,4 +1,5 @@
-"""``zion-plugin-wallet``: keys, backups, the encrypted wallet file and ``zion wallet``.
+"""``zion-plugin-wallet``: keys, backups, the encrypted wallet file, ``zion wallet`` and
+the wallet RPC.
 
 Public API (imported on first use, so loading the plugin stays cheap):
 
@@ -11,9 +12,14 @@ Public API (imported on first use, so loading the plugin stays cheap):
   encrypted file.
 - :class:`SpendableCoin`, :func:`select_coins`, :func:`plan_transfer`,
   :func:`build_transfer`, :func:`sign_transaction` (:mod:`.transfer`): transfers.
+- :class:`WalletSession` (:mod:`.session`): balance, history and transfers over a node
+  (:class:`HttpNode` or :class:`LocalNode`, :mod:`.node`), with the transfer
+  :class:`Journal` (:mod:`.journal`).
 - The errors (:mod:`.errors`), all :class:`WalletError`.
 
-Hooks: ``zion_register_commands`` adds the ``zion wallet`` group (:mod:`.cli`).
+Hooks: ``zion_register_commands`` adds the ``zion wallet`` group (:mod:`.cli`);
+``zion_register_config`` the ``[wallet]`` section (:mod:`.config`); and, when
+``[wallet] file`` is set, ``zion_register_rpc_methods`` the wallet RPC (:mod:`.rpc`).
 """
 
 from __future__ import annotations
@@ -26,11 +32,17 @@ from zion_hookspecs import hookimpl
 if TYPE_CHECKING:
     import typer
 
+    from zion_hookspecs import Node, Register, RegisterConfigSection, RpcMethod
+
     from .backup import mnemonic_to_seed, seed_to_mnemonic
     from .errors import (
+        FundsLockedError,
         InsufficientFundsError,
         MnemonicError,
+        NodeError,
+        NodeUnreachableError,
         TooManyInputsError,
+        TransactionRefusedError,
         UnsupportedWalletVersionError,
         WalletCorruptError,
         WalletError,
@@ -38,10 +50,16 @@ if TYPE_CHECKING:
         WalletFileError,
         WrongPasswordError,
     )
+    from .journal import Journal
+    from .node import HttpNode, LocalNode, NodeAccess
+    from .session import WalletSession
     from .transfer import (
         SpendableCoin,
         TransferPlan,
         build_transfer,
+        format_amount,
+        parse_amount,
+        plan_payments,
         plan_transfer,
         select_coins,
         sign_transaction,
@@ -58,18 +76,30 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "mnemonic_to_seed": ".backup",
     "seed_to_mnemonic": ".backup",
+    "FundsLockedError": ".errors",
     "InsufficientFundsError": ".errors",
     "MnemonicError": ".errors",
+    "NodeError": ".errors",
+    "NodeUnreachableError": ".errors",
     "TooManyInputsError": ".errors",
+    "TransactionRefusedError": ".errors",
     "UnsupportedWalletVersionError": ".errors",
     "WalletCorruptError": ".errors",
     "WalletError": ".errors",
     "WalletExistsError": ".errors",
     "WalletFileError": ".errors",
     "WrongPasswordError": ".errors",
+    "Journal": ".journal",
+    "HttpNode": ".node",
+    "LocalNode": ".node",
+    "NodeAccess": ".node",
+    "WalletSession": ".session",
     "SpendableCoin": ".transfer",
     "TransferPlan": ".transfer",
     "build_transfer": ".transfer",
+    "format_amount": ".transfer",
+    "parse_amount": ".transfer",
+    "plan_payments": ".transfer",
     "plan_transfer": ".transfer",
     "select_coins": ".transfer",
     "sign_transaction": ".transfer",
@@ -92,18 +122,47 @@ def __getattr__(name: str) -> Any:
 
 @hookimpl
 def zion_register_commands(cli: typer.Typer) -> None:
-    """Add ``zion wallet`` (create, restore, address)."""
+    """Add ``zion wallet`` (create, restore, address, balance, send, history)."""
     from .cli import register_commands
 
     register_commands(cli)
 
 
+@hookimpl
+def zion_register_config(register: RegisterConfigSection) -> None:
+    """Declare ``[wallet]``: the wallet a node serves over its RPC (off by default)."""
+    from .config import SECTION, WalletConfig
+
+    register(SECTION, WalletConfig)
+
+
+@hookimpl
+def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None:
+    """With ``[wallet] file`` set, open that wallet and register the wallet RPC."""
+    from .config import SECTION
+
+    config = node.config_section(SECTION)
+    if config.file is None:
+        return
+    from .rpc import register_wallet_rpc
+
+    register_wallet_rpc(register, node, config)
+
+
 __all__ = [  # the names __getattr__ provides
+    "FundsLockedError",
+    "HttpNode",
     "InsufficientFundsError",
+    "Journal",
+    "LocalNode",
     "MnemonicError",
+    "NodeAccess",
+    "NodeError",
+    "NodeUnreachableError",
     "ScryptParams",
     "SpendableCoin",
     "TooManyInputsError",
+    "TransactionRefusedError",
     "TransferPlan",
     "UnsupportedWalletVersionError",
     "Wallet",
@@ -112,10 +171,14 @@ __all__ = [  # the names __getattr__ provides
     "WalletExistsError",
     "WalletFile",
     "WalletFileError",
+    "WalletSession",
     "WrongPasswordError",
     "build_transfer",
+    "format_amount",
     "load_wallet_file",
     "mnemonic_to_seed",
+    "parse_amount",
+    "plan_payments",
     "plan_transfer",
     "read_wallet_address",
     "save_wallet_file",

@@ -3,7 +3,7 @@
 Errors caused by what the user typed or supplied (a mistyped mnemonic, a wrong password,
 an existing file, an amount of zero...) are also :class:`~zion_core.errors.UsageError`,
 so ``zion`` exits with status 2 for them; the others (a damaged wallet file, too little
-money) exit with status 1.
+money, a node that cannot be reached or refuses a transaction) exit with status 1.
 """
 
 from __future__ import annotations
@@ -94,14 +94,63 @@ class DuplicateCoinError(TransferError, ValueError):
     """The same output was offered twice as a spendable coin."""
 
 
+class FundsLockedError(InsufficientFundsError):
+    """The balance covers the amount plus the fee, but not enough of it is spendable yet.
+
+    ``locked`` is the locked part of the balance; ``spendable_from`` the first block height
+    at which enough of it is spendable (0 if coins held by pending transactions are
+    needed too).
+    """
+
+    def __init__(
+        self, message: str, *, available: int, needed: int, locked: int, spendable_from: int
+    ) -> None:
+        super().__init__(message, available=available, needed=needed)
+        self.locked = locked
+        self.spendable_from = spendable_from
+
+
+class TransactionRefusedError(TransferError):
+    """The node refused the transaction; ``reason`` is what it said."""
+
+    def __init__(self, message: str, *, reason: str, txid: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.txid = txid
+
+
+class IdempotencyKeyError(TransferError, WalletUsageError, ValueError):
+    """An idempotency key that is invalid, or reused for a different transfer."""
+
+
+# ----------------------------------------------------------------------------- the node
+
+
+class NodeError(WalletError):
+    """The node answered, but not with what the wallet asked for (root of the node errors)."""
+
+
+class NodeUnreachableError(NodeError):
+    """No answer from the node: nothing listens at its address, or it timed out."""
+
+
+class WrongNodeNetworkError(NodeError, WalletUsageError):
+    """The node runs another network than the wallet's."""
+
+
 __all__ = [
     "DuplicateCoinError",
+    "FundsLockedError",
+    "IdempotencyKeyError",
     "InsufficientFundsError",
     "InvalidAmountError",
     "MnemonicChecksumError",
     "MnemonicError",
     "MnemonicWordCountError",
+    "NodeError",
+    "NodeUnreachableError",
     "TooManyInputsError",
+    "TransactionRefusedError",
     "TransferError",
     "UnknownMnemonicWordError",
     "UnsupportedWalletVersionError",
@@ -110,5 +159,6 @@ __all__ = [
     "WalletExistsError",
     "WalletFileError",
     "WalletUsageError",
+    "WrongNodeNetworkError",
     "WrongPasswordError",
 ]

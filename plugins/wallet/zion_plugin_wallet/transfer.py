@@ -1,7 +1,7 @@
-"""Building and signing transfers: choose coins, pay the destination, return the change.
+"""Building and signing transfers: choose coins, pay the destinations, return the change.
 
-The wallet does not track coins yet (that comes with the wallet RPC against a node); the
-caller passes the outputs it may spend as :class:`SpendableCoin` values.
+The caller passes the outputs it may spend as :class:`SpendableCoin` values (the
+node-backed wallet, :mod:`.session`, asks its node for them).
 
 Coin selection (:func:`select_coins`), for ``target = amount + fee``, deterministic:
 
@@ -19,18 +19,24 @@ together do not cover ``target``.
 
 The transaction (:func:`build_transfer`) pays ``amount`` to the destination in its first
 output and, when the chosen coins exceed ``amount + fee``, the rest back to the wallet's
-own address in a second output. Every input is then signed with the spend key, over the
-transaction's :attr:`~zion_core.chain.transaction.Transaction.signing_message` (its txid,
-which does not cover the signatures).
+own address in a second output (:func:`plan_payments` pays several destinations, one
+output each in the order given, then the change). Every input is then signed with the
+spend key, over the transaction's
+:attr:`~zion_core.chain.transaction.Transaction.signing_message` (its txid, which does
+not cover the signatures).
 
 The fee is the caller's: a wallet asks its node for the current fee estimate (every
 built-in network's minimum is 0.0001 ZION, 10^8 atomic units).
+
+Amounts typed by people are ZION in decimal (``1.5``); :func:`parse_amount` turns them
+into atomic units exactly (no binary floating point) and :func:`format_amount` back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
 
 import attrs
 
@@ -41,6 +47,7 @@ from zion_core.chain.keys import WalletKeys
 from zion_core.chain.transaction import (
     ATOMIC_UNITS_PER_ZION,
     MAX_INPUTS,
+    MAX_OUTPUTS,
     OutPoint,
     Transaction,
     TxOutput,
@@ -60,6 +67,56 @@ def format_amount(atomic: int) -> str:
     whole, fraction = divmod(atomic, ATOMIC_UNITS_PER_ZION)
     digits = f"{fraction:012d}".rstrip("0")
     return f"{whole}.{digits} ZION" if digits else f"{whole} ZION"
+
+
+#: Decimal places of a ZION amount (1 atomic unit = 10^-12 ZION).
+DECIMALS: Final = 12
+_MAX_AMOUNT_TEXT: Final = 64
+
+
+def parse_amount(text: str) -> int:
+    """The atomic units of ``text``, an amount of ZION in decimal (``1.5``, ``0.0001``).
+
+    Exact: read with :class:`~decimal.Decimal`, never a binary float. A trailing ``ZION``
+    is allowed. Raises :class:`InvalidAmountError` for text that is not a number, for more
+    than 12 decimal places, and for an amount that is not positive or exceeds 2^64-1
+    atomic units.
+    """
+    raw = text.strip()
+    if raw[-4:].upper() == "ZION":
+        raw = raw[:-4].rstrip()
+    try:
+        if len(raw) > _MAX_AMOUNT_TEXT:
+            raise InvalidOperation
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise InvalidAmountError(
+            f"{text!r} is not an amount of ZION; write it in decimal, like 1.5 or 0.25"
+        ) from None
+    if not value.is_finite():
+        raise InvalidAmountError(f"{text!r} is not an amount of ZION")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    mantissa = int("".join(map(str, digits)) or "0")
+    if mantissa == 0 or sign:
+        raise InvalidAmountError(f"the amount must be more than 0 ZION, not {text.strip()!r}")
+    shift = exponent + DECIMALS
+    atomic: int
+    if shift < 0:
+        divisor: int = 10**-shift
+        if mantissa % divisor:
+            raise InvalidAmountError(
+                f"{text.strip()!r} has more than {DECIMALS} decimal places; the smallest "
+                f"amount is 0.{'0' * (DECIMALS - 1)}1 ZION"
+            )
+        atomic = mantissa // divisor
+    elif shift > 30:  # far above any amount; also bounds the integer built below
+        atomic = MAX_UINT64 + 1
+    else:
+        atomic = mantissa * 10**shift
+    if atomic > MAX_UINT64:
+        raise InvalidAmountError(f"{text.strip()!r} ZION is more than an amount can be")
+    return atomic
 
 
 def _positive_amount(_instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
@@ -141,6 +198,53 @@ def _check_destination(destination: Address | str, network: Network) -> Address:
     return destination
 
 
+def plan_payments(
+    keys: WalletKeys,
+    network: Network,
+    coins: Sequence[SpendableCoin],
+    payments: Sequence[tuple[Address | str, int]],
+    fee: int,
+) -> TransferPlan:
+    """Choose the coins and outputs for paying each ``(destination, amount)``; no signing.
+
+    One output per payment, in order, then the change. Destinations may be
+    :class:`Address` values or their text, all of ``network`` (an
+    :class:`~zion_core.chain.address.InvalidAddressError` otherwise).
+    """
+    if not payments:
+        raise InvalidAmountError("a transfer needs at least one destination")
+    if len(payments) > MAX_OUTPUTS - 1:
+        raise InvalidAmountError(
+            f"a transfer pays at most {MAX_OUTPUTS - 1} destinations (one output is kept "
+            f"for the change), not {len(payments)}"
+        )
+    for _, amount in payments:
+        if type(amount) is not int or not 0 < amount <= MAX_UINT64:
+            raise InvalidAmountError(
+                f"the amount must be a positive number of atomic units, not {amount!r}"
+            )
+    if type(fee) is not int or not 0 <= fee <= MAX_UINT64:
+        raise InvalidAmountError(
+            f"the fee must be a non-negative number of atomic units, not {fee!r}"
+        )
+    total = sum(amount for _, amount in payments)
+    if total + fee > MAX_UINT64:
+        raise InvalidAmountError("the amount plus the fee exceed 2^64-1 atomic units")
+    outputs = []
+    for destination, amount in payments:
+        to = _check_destination(destination, network)
+        outputs.append(TxOutput(amount, to.spend_key, to.view_key))
+    chosen = select_coins(coins, total + fee)
+    change = sum(coin.amount for coin in chosen) - total - fee
+    if change:
+        own = keys.address(network)
+        outputs.append(TxOutput(change, own.spend_key, own.view_key))
+    tx = Transaction(
+        inputs=tuple(coin.outpoint for coin in chosen), outputs=tuple(outputs), fee=fee
+    )
+    return TransferPlan(chosen, total, fee, change, tx)
+
+
 def plan_transfer(
     keys: WalletKeys,
     network: Network,
@@ -154,27 +258,7 @@ def plan_transfer(
     ``destination`` may be an :class:`Address` or its text; it must be of ``network``
     (an :class:`~zion_core.chain.address.InvalidAddressError` otherwise).
     """
-    if type(amount) is not int or not 0 < amount <= MAX_UINT64:
-        raise InvalidAmountError(
-            f"the amount must be a positive number of atomic units, not {amount!r}"
-        )
-    if type(fee) is not int or not 0 <= fee <= MAX_UINT64:
-        raise InvalidAmountError(
-            f"the fee must be a non-negative number of atomic units, not {fee!r}"
-        )
-    if amount + fee > MAX_UINT64:
-        raise InvalidAmountError("the amount plus the fee exceed 2^64-1 atomic units")
-    to = _check_destination(destination, network)
-    chosen = select_coins(coins, amount + fee)
-    change = sum(coin.amount for coin in chosen) - amount - fee
-    outputs = [TxOutput(amount, to.spend_key, to.view_key)]
-    if change:
-        own = keys.address(network)
-        outputs.append(TxOutput(change, own.spend_key, own.view_key))
-    tx = Transaction(
-        inputs=tuple(coin.outpoint for coin in chosen), outputs=tuple(outputs), fee=fee
-    )
-    return TransferPlan(chosen, amount, fee, change, tx)
+    return plan_payments(keys, network, coins, [(destination, amount)], fee)
 
 
 def sign_transaction(
@@ -202,10 +286,13 @@ def build_transfer(
 
 __all__ = [
     "ATOMIC_UNITS_PER_ZION",
+    "DECIMALS",
     "SpendableCoin",
     "TransferPlan",
     "build_transfer",
     "format_amount",
+    "parse_amount",
+    "plan_payments",
     "plan_transfer",
     "select_coins",
     "sign_transaction",
