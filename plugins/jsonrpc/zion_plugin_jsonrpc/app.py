@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -72,8 +73,28 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: ``ValueError`` for malformed or non-UTF-8 text, ``NaN``/``Infinity``,
+    numbers out of a double's range and nesting too deep to decode."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _json(content: Any, status_code: int = 200) -> Response:
-    body = json.dumps(content, separators=(",", ":")).encode()
+    body = json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
     return Response(body, status_code=status_code, media_type="application/json")
 
 
@@ -91,6 +112,16 @@ UNAUTHORIZED_ERROR: Final = RpcError(
     "Unauthorized: an admin method; send the header 'Authorization: Bearer <token>' "
     "(rpc.admin_token, or the token the node writes to <data dir>/rpc.token)",
 )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """404 and 405 as JSON, in the REST endpoints' failure shape."""
+    status = getattr(exc, "status_code", 404)
+    reason = "Not found" if status == 404 else f"Method {request.method} not allowed"
+    headers = getattr(exc, "headers", None) or {}
+    response = _json({"status": "Failed", "reason": reason, "untrusted": False}, status)
+    response.headers.update(headers)
+    return response
 
 
 class RpcApp:
@@ -131,7 +162,7 @@ class RpcApp:
 
     def description(self) -> dict[str, Any]:
         """The OpenRPC document of every method served (built-in and plugins')."""
-        return openrpc.document(self.builtin, self.extra)
+        return openrpc.document(self.builtin, self.extra, admin=self.gate.admin_methods)
 
     async def openrpc_json(self, request: Request) -> Response:
         """``GET /openrpc.json``: the API description."""
@@ -189,8 +220,8 @@ class RpcApp:
             )
             return _json(_rpc_error(error), 413)
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            payload = parse_json(body)
+        except ValueError:
             return _json(_rpc_error(RpcError(PARSE_ERROR, "Parse error")))
         admin = self.gate.authorized(request.headers)
         if isinstance(payload, list):
@@ -213,8 +244,8 @@ class RpcApp:
                 reason = f"Request too large (at most {self.max_body_bytes} bytes)"
                 return _json({"status": "Failed", "reason": reason, "untrusted": False}, 413)
             try:
-                params = json.loads(body) if body.strip() else {}
-            except (ValueError, UnicodeDecodeError):
+                params = parse_json(body) if body.strip() else {}
+            except ValueError:
                 return _json({"status": "Failed", "reason": "Parse error", "untrusted": False}, 400)
             try:
                 result = await anyio.to_thread.run_sync(call, params, limiter=self.limiter)
@@ -282,7 +313,10 @@ class RpcApp:
         for paths, call in rest:
             endpoint = self.rest(call)
             routes.extend(Route(path, endpoint, methods=["GET", "POST"]) for path in paths)
-        return Starlette(routes=routes)
+        return Starlette(
+            routes=routes,
+            exception_handlers={404: _http_error, 405: _http_error},
+        )
 
 
 __all__ = ["BodyTooLargeError", "RpcApp", "read_body"]

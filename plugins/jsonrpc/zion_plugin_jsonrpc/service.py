@@ -10,8 +10,7 @@ from typing import Any
 
 import anyio
 import sniffio
-from hypercorn.config import Config, Sockets
-from hypercorn.utils import wrap_app
+from hypercorn.config import Config
 
 from zion_core import ServiceError
 from zion_hookspecs import Node, ReadySignal, RpcMethod
@@ -39,17 +38,16 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-async def _serve(app: Any, config: Config, sockets: Sockets, shutdown: anyio.Event) -> None:
-    """Hypercorn's worker for the running backend (it has one per backend, no anyio one)."""
-    wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
+async def _serve(app: Any, config: Config, shutdown: anyio.Event) -> None:
+    """Hypercorn's ``serve`` for the running backend (it has one per backend)."""
     if sniffio.current_async_library() == "trio":
-        from hypercorn.trio.run import worker_serve as trio_serve
+        from hypercorn.trio import serve as trio_serve
 
-        await trio_serve(wrapped, config, sockets=sockets, shutdown_trigger=shutdown.wait)
+        await trio_serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
     else:
-        from hypercorn.asyncio.run import worker_serve as asyncio_serve
+        from hypercorn.asyncio import serve as asyncio_serve
 
-        await asyncio_serve(wrapped, config, sockets=sockets, shutdown_trigger=shutdown.wait)
+        await asyncio_serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
 
 
 class RpcService:
@@ -124,22 +122,25 @@ class RpcService:
             raise ServiceError(f"the RPC server cannot listen on {config.bind[0]}: {exc}") from exc
         unsubscribe = self.node.subscribe(EventListener(self.hub), name="rpc-events")
         try:
+            # Bound and listening before the service reports ready; Hypercorn then serves
+            # the same sockets, handed over as file descriptors (``fd://``), and closes them.
             for sock in sockets.insecure_sockets:
                 sock.listen(config.backlog)
             first: socket.socket = sockets.insecure_sockets[0]
             self.host, self.port = first.getsockname()[:2]
+            config.bind = [f"fd://{sock.detach()}" for sock in sockets.insecure_sockets]
             self._shutdown = anyio.Event()
             self._stopped = anyio.Event()
             self._announce(rpc_app)
             task_status.started()
-            await _serve(rpc_app.asgi(), config, sockets, self._shutdown)
+            await _serve(rpc_app.asgi(), config, self._shutdown)
         finally:
             unsubscribe()
             self.hub.close()
             if self.token_path is not None:
                 self.token_path.unlink(missing_ok=True)
             for sock in sockets.insecure_sockets:
-                sock.close()
+                sock.close()  # a no-op once handed over (detached)
             if self._stopped is not None:
                 self._stopped.set()
             logger.info("JSON-RPC server stopped")
