@@ -77,7 +77,7 @@ ffibuilder.set_source(
     sources=[os.path.relpath(HERE / "zion_rx.c")],
     include_dirs=[os.path.relpath(HERE), *_dirs("ZION_RANDOMX_INCLUDE")],
     library_dirs=_dirs("ZION_RANDOMX_LIB"),
-    libraries=["randomx"],
+    libraries=["randomx", "m"],
     extra_compile_args=[
         "-O2",
         "-std=c11",

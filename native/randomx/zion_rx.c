@@ -1,6 +1,7 @@
 /* ZION helpers over librandomx; see zion_rx.h. */
 #define _DEFAULT_SOURCE /* madvise */
 #include <errno.h>
+#include <fenv.h>
 #include <string.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -34,10 +35,30 @@ static inline int le256_leq(const uint8_t *hash, const uint8_t *target) {
     return 1;
 }
 
+/* librandomx's hash_first/next/last leave the thread's floating-point environment as the
+ * program left it (rounding mode, flush-to-zero); randomx_calculate_hash restores it. The
+ * loops below restore it too, so the calling thread's arithmetic is never changed. */
+static uint64_t search(randomx_vm *vm, const uint8_t *blob, size_t size, size_t nonce_offset,
+                       uint32_t start, uint64_t count, const uint8_t *target,
+                       uint32_t *out_nonces, uint8_t *out_hashes, size_t max_hits,
+                       size_t *n_hits, volatile const int32_t *stop);
+
 uint64_t zrx_search(randomx_vm *vm, const uint8_t *blob, size_t size, size_t nonce_offset,
                     uint32_t start, uint64_t count, const uint8_t *target,
                     uint32_t *out_nonces, uint8_t *out_hashes, size_t max_hits,
                     size_t *n_hits, volatile const int32_t *stop) {
+    fenv_t saved;
+    fegetenv(&saved);
+    uint64_t done = search(vm, blob, size, nonce_offset, start, count, target, out_nonces,
+                           out_hashes, max_hits, n_hits, stop);
+    fesetenv(&saved);
+    return done;
+}
+
+static uint64_t search(randomx_vm *vm, const uint8_t *blob, size_t size, size_t nonce_offset,
+                       uint32_t start, uint64_t count, const uint8_t *target,
+                       uint32_t *out_nonces, uint8_t *out_hashes, size_t max_hits,
+                       size_t *n_hits, volatile const int32_t *stop) {
     uint8_t buf[ZRX_MAX_INPUT];
     uint8_t hash[RANDOMX_HASH_SIZE];
     *n_hits = 0;
@@ -81,6 +102,8 @@ void zrx_hash_batch(randomx_vm *vm, const uint8_t *data, const size_t *sizes, si
     if (n == 0) {
         return;
     }
+    fenv_t saved;
+    fegetenv(&saved);
     randomx_calculate_hash_first(vm, data, sizes[0]);
     const uint8_t *next = data + sizes[0];
     for (size_t i = 1; i < n; ++i) {
@@ -88,6 +111,7 @@ void zrx_hash_batch(randomx_vm *vm, const uint8_t *data, const size_t *sizes, si
         next += sizes[i];
     }
     randomx_calculate_hash_last(vm, out + RANDOMX_HASH_SIZE * (n - 1));
+    fesetenv(&saved);
 }
 
 int zrx_advise_huge_pages(void *p, size_t size) {

@@ -46,6 +46,23 @@ def test_batch_equals_single_hashes(backend: RandomXCpu) -> None:
     assert backend.hash_batch([]) == []
 
 
+def test_hashing_leaves_the_threads_floating_point_environment_alone(
+    light: RandomXCpu,
+) -> None:
+    # RandomX programs change the rounding mode and flush denormals to zero; a thread
+    # that hashed must compute as before (Python floats, other libraries)
+    import sys
+
+    tiny = sys.float_info.min
+    light.hash_batch([b"a", b"b", b"c"])
+    light.search(BLOB, nonce_offset=39, start=0, count=3, target=0)
+    light.hash(b"d")
+    assert tiny / 2 != 0.0  # subnormals still exist
+    # round to nearest: 1.5 half-ulps round away from 1.0, upwards and downwards
+    assert 1.0 + 1.5 * 2.0**-53 == 1.0 + 2.0**-52
+    assert -1.0 - 1.5 * 2.0**-53 == -1.0 - 2.0**-52
+
+
 def test_search_equals_single_hashes(light: RandomXCpu) -> None:
     start, count = 1000, 24
     singles = {n: light.hash(set_nonce(BLOB, 39, n)) for n in range(start, start + count)}
