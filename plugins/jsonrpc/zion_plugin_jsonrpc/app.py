@@ -103,7 +103,7 @@ def _rpc_error(error: RpcError, request_id: Any = None) -> dict[str, Any]:
 
 
 def _valid_id(value: Any) -> bool:
-    """JSON-RPC 2.0: an id is a string, a number or null (monerod also accepts any)."""
+    """JSON-RPC 2.0: an id is a string, a number or null."""
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
 
