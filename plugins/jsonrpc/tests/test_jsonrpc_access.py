@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -358,3 +359,38 @@ async def test_subscribers_are_closed_with_1001_when_the_node_stops(
             closed = await ws.receive()
         assert isinstance(closed, tuple) and closed[:2] == ("closed", 1001)
         await ws.close()
+
+
+# -- cheap reads on the event loop -----------------------------------------------------------
+
+
+async def test_cheap_reads_answer_while_the_chain_is_being_written(
+    make_node: Callable[..., Any],
+) -> None:
+    async with served(make_node) as node, httpx.AsyncClient(base_url=node.url) as client:
+        await mine_one(client)
+        held, release = threading.Event(), threading.Event()
+
+        def writer() -> None:  # as submit_block holds the lock while it verifies a block
+            with node.chain.lock:
+                held.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            assert held.wait(10)
+            with anyio.fail_after(10):  # answered from a worker thread, not blocked
+                height = (await client.get("/get_height")).json()
+                info = (await call(client, "get_info"))["result"]
+                header = (await call(client, "get_last_block_header"))["result"]
+        finally:
+            release.set()
+            thread.join()
+        assert height["height"] == info["height"] == 2
+        assert header["block_header"]["height"] == 1
+        block = await mine_one(client)  # the per-tip caches follow the new tip
+        header = (await call(client, "get_last_block_header"))["result"]["block_header"]
+        assert header["hash"] == block.id.hex() and header["height"] == 2
+        info = (await call(client, "get_info"))["result"]
+        assert info["top_block_hash"] == block.id.hex()

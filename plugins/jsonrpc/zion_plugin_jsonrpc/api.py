@@ -12,6 +12,7 @@ uses the objects the service hands out (``chain``, ``mempool``, ``chain.params``
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -151,10 +152,42 @@ TX_FLAG_NAMES: Final = (
 class NodeApi:
     """monerod's daemon RPC over a ``chain`` service, for one network."""
 
+    INLINE: Final = frozenset(
+        {
+            "get_info",
+            "getinfo",
+            "get_block_count",
+            "getblockcount",
+            "get_last_block_header",
+            "getlastblockheader",
+            "get_fee_estimate",
+            "get_version",
+        }
+    )
+    """Methods cheap enough to run on the event loop: they read the chain's in-memory
+    caches (the tip, its metadata, the difficulty window) and this object's per-tip
+    caches, and take microseconds; a worker thread would cost more than the call."""
+
     def __init__(self, service: ChainServiceLike, network: str) -> None:
         self.service = service
         self.network = network
         self.start_time = int(time.time())
+        # pools and miners send the same address with every template request
+        self._parse_address = functools.lru_cache(maxsize=256)(self._address)
+        self._difficulty: tuple[bytes, int] | None = None
+        self._tip_header: tuple[bytes, dict[str, Any]] | None = None
+
+    def _address(self, text: str) -> Address:
+        return Address.parse(text, self.network)
+
+    def _next_difficulty(self, chain: ChainLike, tip_id: bytes) -> int:
+        """The difficulty of the block after ``tip_id``, kept while the tip stays."""
+        cached = self._difficulty
+        if cached is not None and cached[0] == tip_id:
+            return cached[1]
+        difficulty = chain.next_difficulty(tip_id)
+        self._difficulty = (tip_id, difficulty)
+        return difficulty
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -271,7 +304,7 @@ class NodeApi:
         mempool = self._mempool()
         tip_id = chain.tip_id
         tip = self._meta(chain, tip_id)
-        difficulty = chain.next_difficulty(tip_id)
+        difficulty = self._next_difficulty(chain, tip_id)
         cumulative = tip.cumulative_difficulty
         limit = chain.params.max_block_size
         height = tip.height + 1
@@ -357,7 +390,11 @@ class NodeApi:
     def get_last_block_header(self, params: Any = None) -> dict[str, Any]:
         """``get_last_block_header``."""
         chain = self._chain()
-        return ok(block_header=self.block_header(chain, chain.tip_id))
+        tip_id = chain.tip_id
+        cached = self._tip_header
+        if cached is None or cached[0] != tip_id:
+            cached = self._tip_header = (tip_id, self.block_header(chain, tip_id))
+        return ok(block_header=dict(cached[1]))
 
     def get_block_header_by_height(self, params: Any) -> dict[str, Any]:
         """``get_block_header_by_height {height}``."""
@@ -413,7 +450,7 @@ class NodeApi:
         """``get_block_template {wallet_address, reserve_size | extra_nonce}``."""
         args = codec.structure(params, codec.BlockTemplateParams)
         try:
-            address = Address.parse(args.wallet_address, self.network)
+            address = self._parse_address(args.wallet_address)
         except InvalidAddressError:
             raise RpcError(WRONG_WALLET_ADDRESS, "Failed to parse wallet address") from None
         if args.reserve_size is not None and args.extra_nonce is not None:

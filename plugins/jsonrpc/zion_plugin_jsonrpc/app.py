@@ -160,6 +160,18 @@ class RpcApp:
 
     # -- JSON-RPC ------------------------------------------------------------------------
 
+    async def _run(self, call: Callable[[Any], Any], params: Any, *, inline: bool) -> Any:
+        """``call(params)``: on the event loop when ``inline`` and the chain is not being
+        written (its lock is free: taken without waiting), else in a worker thread."""
+        if inline:
+            lock = self.api.service.lock
+            if lock.acquire(blocking=False):
+                try:
+                    return call(params)
+                finally:
+                    lock.release()
+        return await anyio.to_thread.run_sync(call, params, limiter=self.limiter)
+
     def description(self) -> dict[str, Any]:
         """The OpenRPC document of every method served (built-in and plugins')."""
         return openrpc.document(self.builtin, self.extra, admin=self.gate.admin_methods)
@@ -173,7 +185,7 @@ class RpcApp:
             return self.description()
         builtin = self.builtin.get(method)
         if builtin is not None:
-            return await anyio.to_thread.run_sync(builtin, params, limiter=self.limiter)
+            return await self._run(builtin, params, inline=method in self.api.INLINE)
         extra = self.extra.get(method)
         if extra is None:
             raise RpcError(METHOD_NOT_FOUND, "Method not found")
@@ -233,9 +245,10 @@ class RpcApp:
     # -- REST ----------------------------------------------------------------------------
 
     def rest(
-        self, call: Callable[[Any], dict[str, Any]]
+        self, call: Callable[[Any], dict[str, Any]], *, inline: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
-        """An endpoint answering ``call(params)`` (params: the JSON body, ``{}`` when empty)."""
+        """An endpoint answering ``call(params)`` (params: the JSON body, ``{}`` when empty;
+        ``inline``: see :meth:`_run`)."""
 
         async def endpoint(request: Request) -> Response:
             try:
@@ -248,7 +261,7 @@ class RpcApp:
             except ValueError:
                 return _json({"status": "Failed", "reason": "Parse error", "untrusted": False}, 400)
             try:
-                result = await anyio.to_thread.run_sync(call, params, limiter=self.limiter)
+                result = await self._run(call, params, inline=inline)
             except RpcError as exc:
                 status = "BUSY" if exc.code == CORE_BUSY else "Failed"
                 reason = exc.message if exc.data is None else f"{exc.message}: {exc.data}"
@@ -298,20 +311,20 @@ class RpcApp:
     def starlette(self) -> Starlette:
         """The routes (no middleware: see :meth:`asgi`)."""
         api = self.api
-        rest: list[tuple[tuple[str, ...], Callable[[Any], dict[str, Any]]]] = [
-            (("/get_height", "/getheight"), lambda _params: api.get_height()),
-            (("/get_info", "/getinfo"), api.get_info),
-            (("/send_raw_transaction", "/sendrawtransaction"), api.send_raw_transaction),
-            (("/get_transactions", "/gettransactions"), api.get_transactions),
-            (("/get_transaction_pool",), api.get_transaction_pool),
+        rest: list[tuple[tuple[str, ...], Callable[[Any], dict[str, Any]], bool]] = [
+            (("/get_height", "/getheight"), lambda _params: api.get_height(), True),
+            (("/get_info", "/getinfo"), api.get_info, True),
+            (("/send_raw_transaction", "/sendrawtransaction"), api.send_raw_transaction, False),
+            (("/get_transactions", "/gettransactions"), api.get_transactions, False),
+            (("/get_transaction_pool",), api.get_transaction_pool, False),
         ]
         routes = [
             Route("/json_rpc", self.json_rpc, methods=["POST"]),
             Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
             WebSocketRoute("/ws", self.websocket),
         ]
-        for paths, call in rest:
-            endpoint = self.rest(call)
+        for paths, call, inline in rest:
+            endpoint = self.rest(call, inline=inline)
             routes.extend(Route(path, endpoint, methods=["GET", "POST"]) for path in paths)
         return Starlette(
             routes=routes,

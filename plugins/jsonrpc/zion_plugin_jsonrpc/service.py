@@ -28,6 +28,9 @@ WORKER_THREADS = 4
 """Blocking API calls (store reads, block verification) running at once."""
 KEEP_ALIVE_SECONDS = 30.0
 """How long an idle keep-alive connection stays open (pools poll every few seconds)."""
+KEEP_ALIVE_MAX_REQUESTS = 1_000_000
+"""Requests served on one keep-alive connection before the server closes it (a pool polls
+``/get_height`` every second or faster on one connection)."""
 MISSING_CHAIN = "the jsonrpc plugin needs the node's chain: load --plugin sqlite --plugin randomx"
 
 
@@ -87,6 +90,7 @@ class RpcService:
         config = Config()
         config.bind = [self.config.address(self.node.network)]
         config.keep_alive_timeout = KEEP_ALIVE_SECONDS
+        config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
         config.graceful_timeout = self.config.graceful_timeout
         config.accesslog = None
         config.errorlog = logging.getLogger("zion_plugin_jsonrpc.http")
