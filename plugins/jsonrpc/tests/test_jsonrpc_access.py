@@ -394,3 +394,38 @@ async def test_cheap_reads_answer_while_the_chain_is_being_written(
         assert header["hash"] == block.id.hex() and header["height"] == 2
         info = (await call(client, "get_info"))["result"]
         assert info["top_block_hash"] == block.id.hex()
+
+
+class SlowMethod:
+    """A plugin method that takes its time (a request still open when the node stops)."""
+
+    @hookimpl
+    def zion_register_rpc_methods(self, register: Any, node: Any) -> None:
+        async def slow(params: Any) -> str:
+            await anyio.sleep(30)
+            return "late"
+
+        register(RpcMethod("slow", slow))
+
+
+async def test_cancelling_while_requests_drain_stops_cleanly(
+    make_node: Callable[..., Any],
+) -> None:
+    node = make_node({"slow": SlowMethod()}, installed=INSTALLED, sets=BASE_SETS)
+    services = node.registry("service")
+    rpc = services.get("rpc")
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            await tg.start(services.get("chain").run)
+            await tg.start(rpc.run)
+
+            async def open_request() -> None:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rpc.port}") as c:
+                    await c.post("/json_rpc", json={"jsonrpc": "2.0", "id": 1, "method": "slow"})
+
+            tg.start_soon(open_request)
+            await anyio.sleep(0.5)  # the request is in the server
+            tg.start_soon(rpc.drain)  # the server waits for it (graceful_timeout)
+            await anyio.sleep(0.5)
+            tg.cancel_scope.cancel()  # and is cancelled meanwhile: no error, just stopped
+    assert rpc._stopped is not None and rpc._stopped.is_set()

@@ -112,6 +112,8 @@ async def test_xmrig_daemon_mode_mines_devnet_blocks(
             assert block is not None
             assert block.miner_tx.key == KEYS.spend.public_key  # paid to the mining address
             assert block.miner_tx.tx_public_key == KEYS.view.public_key
+        with anyio.fail_after(10):
+            await rpc_service.drain()
         tg.cancel_scope.cancel()
     report = f"fetches by height {dict(fetches)}, submissions {dict(submissions)}"
     assert fetches[1] == 1, report

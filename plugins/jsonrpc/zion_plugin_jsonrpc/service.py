@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import sniffio
 from hypercorn.config import Config
 
@@ -48,9 +49,17 @@ async def _serve(app: Any, config: Config, shutdown: anyio.Event) -> None:
 
         await trio_serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
     else:
+        import asyncio
+
         from hypercorn.asyncio import serve as asyncio_serve
 
-        await asyncio_serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
+        try:
+            await asyncio_serve(app, config, shutdown_trigger=shutdown.wait, mode="asgi")
+        except asyncio.InvalidStateError:
+            # Hypercorn (0.18) raises this instead of the cancellation when it is cancelled
+            # while waiting for open connections to finish: let the cancellation go on
+            await anyio.lowlevel.checkpoint()
+            raise
 
 
 class RpcService:
