@@ -118,14 +118,23 @@ class RateLimitMiddleware:
         self.app = app
         self.buckets = TokenBuckets(rate, burst)
         self.exempt = [ipaddress.ip_network(item, strict=False) for item in exempt]
+        self._exempt_hosts: dict[str, bool] = {}
         self.enabled = rate > 0
 
     def _exempt(self, host: str) -> bool:
+        known = self._exempt_hosts.get(host)
+        if known is not None:
+            return known
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            return False
-        return any(address in network for network in self.exempt)
+            exempt = False
+        else:
+            exempt = any(address in network for network in self.exempt)
+        if len(self._exempt_hosts) >= MAX_TRACKED_CLIENTS:
+            self._exempt_hosts.clear()
+        self._exempt_hosts[host] = exempt
+        return exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.enabled or scope["type"] not in ("http", "websocket"):

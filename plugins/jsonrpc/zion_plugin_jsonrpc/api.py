@@ -162,11 +162,14 @@ class NodeApi:
             "getlastblockheader",
             "get_fee_estimate",
             "get_version",
+            "get_block_template",
+            "getblocktemplate",
         }
     )
     """Methods cheap enough to run on the event loop: they read the chain's in-memory
-    caches (the tip, its metadata, the difficulty window) and this object's per-tip
-    caches, and take microseconds; a worker thread would cost more than the call."""
+    caches (the tip, its metadata, the difficulty window, the height index), the pool and
+    this object's caches, and take microseconds (a template about 0.1 ms); a worker
+    thread would cost more than the call."""
 
     def __init__(self, service: ChainServiceLike, network: str) -> None:
         self.service = service
