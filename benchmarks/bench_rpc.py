@@ -32,7 +32,7 @@ after building the history and at the end of the latency run. The node processes
 started directly with this interpreter (no ``uv run`` wrapper in between), so the pid
 measured is the node's.
 
-Goals (issue 5), judged on the first ZION server of ``--server``:
+Goals, judged on the first ZION server of ``--server``:
 
 - ZION p50 / monerod p50 <= 1.0 for every method;
 - ZION p99 <= 5 ms for every method;
