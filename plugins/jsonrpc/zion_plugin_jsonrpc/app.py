@@ -28,7 +28,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
-from zion_core import ZionError
+from zion_core import ServiceError, ZionError
 from zion_hookspecs import RpcMethod
 
 from . import openrpc
@@ -198,6 +198,8 @@ class RpcApp:
                     result = await result
         except (ValueError, TypeError) as exc:
             raise RpcError(INVALID_PARAMS, "Invalid params", str(exc)) from None
+        except ServiceError as exc:  # what it needs is not running (yet)
+            raise RpcError(CORE_BUSY, str(exc), {"error": type(exc).__name__}) from None
         except ZionError as exc:
             raise RpcError(WRONG_PARAM, str(exc), {"error": type(exc).__name__}) from None
         return result
