@@ -51,6 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins" / "consensus" / "tests"))
 
+import provenance  # noqa: E402  (benchmarks/provenance.py)
 from consensus_helpers import (  # noqa: E402  (test helpers: the Keccak hasher, DictStorage)
     Clock,
     DictStorage,
@@ -815,22 +816,8 @@ CODE = [
 
 
 def code_version() -> dict[str, Any]:
-    """The commit and the chain-core files measured (others edit the tree meanwhile)."""
-    import hashlib
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
-            ).stdout.strip()
-        except OSError:
-            return ""
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "modified": git("status", "--short", "--", *CODE).splitlines(),
-        "sha256": {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest()[:16] for f in CODE},
-    }
+    """The commit and the hashes of the files measured."""
+    return provenance.code_version(CODE)
 
 
 def machine() -> dict[str, Any]:

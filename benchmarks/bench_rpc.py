@@ -73,7 +73,6 @@ import argparse
 import contextlib
 import ctypes
 import gc
-import hashlib
 import http.client
 import importlib.machinery
 import importlib.util
@@ -96,6 +95,8 @@ from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+import provenance  # noqa: E402  (benchmarks/provenance.py)
 
 from zion_core.chain import base58  # noqa: E402
 from zion_core.chain.codec import encode_varint  # noqa: E402
@@ -625,25 +626,8 @@ def wait_idle(limit_s: float, quiet_cores: float) -> float:
 
 
 def code_version() -> dict[str, Any]:
-    """The commit and the hashes of the files measured (others edit the tree meanwhile)."""
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
-            ).stdout.strip()
-        except OSError:
-            return ""
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "modified": git("status", "--short", "--", *CODE).splitlines(),
-        "sha256": {
-            f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest()[:16]
-            for f in CODE
-            if (ROOT / f).exists()
-        },
-    }
+    """The commit and the hashes of the files measured."""
+    return provenance.code_version(CODE)
 
 
 def versions(monerod: str | None, uvicorn_path: Path | None) -> dict[str, str]:
