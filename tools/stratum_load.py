@@ -178,6 +178,8 @@ class Load:
             self.closed_by_pool += 1
         except anyio.DelimiterNotFound:
             self.failed["line too long"] += 1
+        except (ValueError, AttributeError, TypeError):
+            self.failed["malformed line from the pool"] += 1
         finally:
             if miner.stream is not None:
                 await miner.stream.aclose()
