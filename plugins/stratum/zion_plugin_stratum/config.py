@@ -1,0 +1,129 @@
+"""The ``[stratum]`` configuration section."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from zion_core import ConfigError
+from zion_core.chain.address import Address, InvalidAddressError
+
+SECTION: Final = "stratum"
+
+DEFAULT_PORTS: Final = {"mainnet": 13333, "testnet": 23333, "devnet": 3333}
+"""The default Stratum port of each network."""
+
+DEFAULT_HOST: Final = "127.0.0.1"
+
+
+def _check_bind(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        return
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{attribute.name} must be HOST:PORT (port 0-65535), got {value!r}")
+
+
+def _check_address(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value:
+        return
+    try:
+        Address.parse(value)
+    except InvalidAddressError as exc:
+        raise ValueError(f"{attribute.name}: {exc}") from None
+
+
+def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, not {value!r}")
+
+
+@attrs.frozen
+class StratumConfig:
+    """``[stratum]``: the mining pool's Stratum server (service ``stratum``).
+
+    - ``pool_address``: the ZION address that the pool's blocks pay, an address of the
+      node's network. Empty (the default): no pool runs.
+    - ``bind``: ``HOST:PORT`` to listen on; empty means ``127.0.0.1:<the network's
+      port>`` (mainnet 13333, testnet 23333, devnet 3333). Port 0 picks a free port.
+    - ``start_difficulty``, ``min_difficulty``, ``max_difficulty``: the share difficulty
+      a new miner starts at, and the bounds of variable (and fixed) difficulty.
+    - ``target_share_seconds``: the share interval variable difficulty aims at.
+    - ``allow_fixed_difficulty``: whether ``ADDRESS+DIFF`` logins and ``d=N`` passwords
+      fix a miner's difficulty (clamped to the bounds above).
+    - ``max_connections``, ``max_connections_per_ip``: connections at once, in all and
+      from one IP address; more are closed at once.
+    - ``max_line_bytes``: the longest request line; a longer one is answered with an
+      error and the connection closed.
+    - ``login_timeout``: seconds a new connection has to log in.
+    - ``idle_timeout``: seconds a connection may stay silent (XMRig pings every 60 s).
+    - ``jobs_per_miner``: recent jobs kept per miner (at least 4); a share for an older
+      job is answered "Block expired".
+    - ``stale_grace_seconds``: for this long after a new tip, a share for a job of the
+      previous tip (found before the miner got its new job) is still accepted and credited,
+      but never submitted as a block; later it is answered "Block expired".
+    - ``refresh_seconds``: how often the template is rebuilt on the same tip (new pooled
+      transactions); a new tip rebuilds it at once.
+    - ``verify_threads``: worker threads verifying shares with RandomX at once.
+    - ``verify_queue``: shares waiting for verification at most; more are answered
+      "Server busy" (the share is not counted as invalid).
+    - ``ban_score``: misbehaviour points (an invalid share or malformed line: 1) an IP
+      address may collect before it is banned; 0 turns banning off.
+    - ``ban_seconds``: how long a ban lasts.
+    """
+
+    pool_address: str = attrs.field(default="", validator=_check_address)
+    bind: str = attrs.field(default="", validator=_check_bind)
+    start_difficulty: int = attrs.field(default=5000, validator=_positive_int)
+    min_difficulty: int = attrs.field(default=100, validator=_positive_int)
+    max_difficulty: int = attrs.field(default=1_000_000_000, validator=_positive_int)
+    target_share_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    allow_fixed_difficulty: bool = attrs.field(
+        default=True, validator=attrs.validators.instance_of(bool)
+    )
+    max_connections: int = attrs.field(default=10_000, validator=_positive_int)
+    max_connections_per_ip: int = attrs.field(default=256, validator=_positive_int)
+    max_line_bytes: int = attrs.field(
+        default=16 * 1024, validator=[attrs.validators.instance_of(int), attrs.validators.ge(512)]
+    )
+    login_timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    idle_timeout: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))
+    jobs_per_miner: int = attrs.field(
+        default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(4)]
+    )
+    stale_grace_seconds: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    refresh_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    verify_threads: int = attrs.field(default=2, validator=_positive_int)
+    verify_queue: int = attrs.field(default=256, validator=_positive_int)
+    ban_score: int = attrs.field(
+        default=50, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
+    )
+    ban_seconds: float = attrs.field(default=600.0, validator=attrs.validators.ge(0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_difficulty > self.max_difficulty:
+            raise ValueError(
+                f"min_difficulty ({self.min_difficulty}) is above max_difficulty "
+                f"({self.max_difficulty})"
+            )
+        if not self.min_difficulty <= self.start_difficulty <= self.max_difficulty:
+            raise ValueError(
+                f"start_difficulty ({self.start_difficulty}) must lie between min_difficulty "
+                f"({self.min_difficulty}) and max_difficulty ({self.max_difficulty})"
+            )
+
+    def address(self, network: str) -> str:
+        """The ``HOST:PORT`` to bind on ``network``."""
+        if self.bind:
+            return self.bind
+        return f"{DEFAULT_HOST}:{DEFAULT_PORTS.get(network, DEFAULT_PORTS['devnet'])}"
+
+    def parsed_address(self, network: str) -> Address:
+        """``pool_address`` as an address of ``network``; ConfigError naming the key if not."""
+        if not self.pool_address:
+            raise ConfigError("[stratum] pool_address is not set: the pool's blocks pay it")
+        try:
+            return Address.parse(self.pool_address, network)
+        except InvalidAddressError as exc:
+            raise ConfigError(f"bad value in [stratum]: pool_address: {exc}") from None

@@ -1,0 +1,827 @@
+"""The ``stratum`` service: a Monero-style Stratum server (XMRig 6.x) over the node's chain.
+
+- One block template per tip, paid to ``[stratum] pool_address``, is built from the
+  ``chain`` service (with the pooled transactions, under the service's lock, in a worker
+  thread), with :data:`RESERVE_SIZE` bytes reserved in the miner transaction's extra
+  field. It is rebuilt when a block is connected and every ``refresh_seconds``.
+- Every job gets its own extra nonce (4 random bytes of this server and a 4-byte
+  counter) written into the reserved space, so no two jobs, of one miner or of two,
+  share a hashing blob.
+- ``submit`` is checked cheapest first: session, job id, nonce and result shapes,
+  duplicate, the submitted hash against the share target, then RandomX over the job's
+  blob with the nonce, in a worker thread behind a bounded limiter. A verified hash that
+  meets the network difficulty makes the full block, which goes to
+  ``chain_service.submit_block`` at once.
+- Each miner's share difficulty follows :class:`~.vardiff.Vardiff` unless the login fixed
+  it (``ADDRESS+DIFF`` or a ``d=N`` password).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import secrets
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Final, Protocol
+
+import anyio
+import anyio.to_thread
+import attrs
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from zion_core import ConfigError, ValidationError
+from zion_core.chain.address import Address, InvalidAddressError
+from zion_core.chain.block import Block, patch_nonce
+from zion_core.chain.transaction import Transaction
+from zion_hookspecs import Node, ReadySignal, ShareRecord, hookimpl
+
+from . import protocol
+from .config import StratumConfig
+from .vardiff import Vardiff, VardiffState
+
+logger = logging.getLogger(__name__)
+
+RESERVE_SIZE: Final = 8
+"""Bytes reserved in each template's miner transaction for the per-job extra nonce."""
+TEMPLATE_ROOM: Final = 8192
+"""Bytes of the maximum block size kept free of pooled transactions."""
+SEND_TIMEOUT: Final = 10.0
+"""Seconds a miner's socket may take to accept one message before it is dropped."""
+EXPIRED_IDS: Final = 64
+"""Ids of replaced jobs remembered per miner (their shares get "Block expired")."""
+HASHRATE_WINDOW: Final = 600.0
+"""Seconds of accepted shares behind a worker's hash rate estimate."""
+RETRY_SECONDS: Final = 1.0
+"""Wait before building a template again after a failure."""
+
+
+class ChainServiceLike(Protocol):
+    """The ``chain`` service as the pool uses it."""
+
+    @property
+    def chain(self) -> Any: ...
+
+    @property
+    def mempool(self) -> Any: ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    def submit_block(self, block: Block, txs: Mapping[bytes, Transaction] = ..., /) -> Any: ...
+
+
+class KeyedHasher(Protocol):
+    """The node's hasher as the pool uses it: a hash under a given RandomX key."""
+
+    def hash(self, blob: bytes, *, key: bytes | None = None) -> bytes: ...
+
+
+@attrs.frozen(eq=False)
+class Template:
+    """A block template on one tip, with room for an extra nonce."""
+
+    serial: int
+    block: Block
+    height: int
+    difficulty: int
+    seed_hash: bytes
+    next_seed_hash: bytes | None
+    txs: Mapping[bytes, Transaction]
+
+    @property
+    def prev_id(self) -> bytes:
+        return self.block.header.prev_id
+
+
+@attrs.define(eq=False)
+class Job:
+    """One job sent to one miner."""
+
+    job_id: str
+    template: Template
+    block: Block
+    """The template with this job's extra nonce."""
+    blob: bytes
+    difficulty: int
+    """The share difficulty credited for this job (at most the network's)."""
+    nonces: set[int] = attrs.field(factory=set)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``job`` object miners receive."""
+        job: dict[str, Any] = {
+            "blob": self.blob.hex(),
+            "job_id": self.job_id,
+            "target": protocol.target_hex(self.difficulty),
+            "algo": protocol.ALGO,
+            "height": self.template.height,
+            "seed_hash": self.template.seed_hash.hex(),
+        }
+        if self.template.next_seed_hash is not None:
+            job["next_seed_hash"] = self.template.next_seed_hash.hex()
+        return job
+
+
+class Session:
+    """One connection: its peer, its login and its jobs.
+
+    ``send`` writes one encoded line to the peer; ``close`` ends the connection.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        send: Callable[[bytes], Awaitable[None]],
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ip = ip
+        self._send = send
+        self._close = close
+        self._lock = anyio.Lock()
+        self.id: str | None = None
+        self.address = ""
+        self.worker = ""
+        self.agent = ""
+        self.fixed = False
+        self.vardiff: VardiffState | None = None
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
+        self.expired: OrderedDict[str, None] = OrderedDict()
+        self.connected = time.monotonic()
+        self.closed = False
+
+    @property
+    def logged_in(self) -> bool:
+        return self.id is not None
+
+    @property
+    def difficulty(self) -> int:
+        return self.vardiff.difficulty if self.vardiff is not None else 0
+
+    @property
+    def worker_key(self) -> str:
+        return f"{self.address}.{self.worker or 'default'}"
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one message; a peer that does not take it in time is disconnected."""
+        if self.closed:
+            return
+        line = protocol.encode(message)
+        try:
+            async with self._lock:
+                with anyio.fail_after(SEND_TIMEOUT):
+                    await self._send(line)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, TimeoutError):
+            await self.close()
+
+    async def close(self) -> None:
+        """End the connection (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._close is not None:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+    def add_job(self, job: Job, keep: int) -> None:
+        """Make ``job`` the newest; the oldest beyond ``keep`` expire."""
+        self.jobs[job.job_id] = job
+        while len(self.jobs) > keep:
+            old, _ = self.jobs.popitem(last=False)
+            self.expired[old] = None
+        while len(self.expired) > EXPIRED_IDS:
+            self.expired.popitem(last=False)
+
+
+@attrs.define
+class WorkerStats:
+    """Accepted work of one ``address.worker``."""
+
+    shares: int = 0
+    difficulty: int = 0
+    recent: deque[tuple[float, int]] = attrs.field(factory=deque)
+    first: float | None = None
+
+    def add(self, now: float, difficulty: int) -> None:
+        self.shares += 1
+        self.difficulty += difficulty
+        self.recent.append((now, difficulty))
+        if self.first is None:
+            self.first = now
+        self.trim(now)
+
+    def trim(self, now: float) -> None:
+        while self.recent and self.recent[0][0] < now - HASHRATE_WINDOW:
+            self.recent.popleft()
+
+    def hashrate(self, now: float) -> float:
+        """Hashes per second: accepted difficulty over the window (or since the first share)."""
+        self.trim(now)
+        if self.first is None:
+            return 0.0
+        span = min(HASHRATE_WINDOW, max(1.0, now - self.first))
+        return sum(diff for _, diff in self.recent) / span
+
+
+class _Close(Exception):
+    """The connection must be closed after the reply already sent."""
+
+
+class StratumServer:
+    """The ``stratum`` service (see the module's description)."""
+
+    name = "stratum"
+
+    def __init__(self, node: Node, config: StratumConfig) -> None:
+        self.node = node
+        self.config = config
+        self.address: Address = config.parsed_address(node.network)
+        self.vardiff = Vardiff(
+            min_difficulty=config.min_difficulty,
+            max_difficulty=config.max_difficulty,
+            target_seconds=config.target_share_seconds,
+        )
+        self.host: str | None = None
+        self.port: int | None = None
+        self.template: Template | None = None
+        self._previous_tip: bytes | None = None
+        self._tip_changed = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+        self.sessions: set[Session] = set()
+        self.miners: dict[str, Session] = {}
+        self.workers: dict[str, WorkerStats] = {}
+        self.counters: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self._per_ip: Counter[str] = Counter()
+        self._scores: Counter[str] = Counter()
+        self._banned: dict[str, float] = {}
+        self._instance = secrets.token_bytes(4)
+        self._job_counter = 0
+        self._serial = 0
+        self._pending = 0
+        self._service: ChainServiceLike | None = None
+        self._hasher: KeyedHasher | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._wake: anyio.Event | None = None
+        self._accept_scope: anyio.CancelScope | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._idle: anyio.Event | None = None
+        self._not_accepting: anyio.Event | None = None
+
+    # -- the service ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: ReadySignal) -> None:
+        """Listen, report ready once bound, serve miners until cancelled."""
+        service = self._chain_service()
+        self._service = service
+        self._hasher = self._select_hasher()
+        self._limiter = anyio.CapacityLimiter(self.config.verify_threads)
+        self._not_accepting = not_accepting = anyio.Event()
+        host, _, port = self.config.address(self.node.network).rpartition(":")
+        host = host.strip("[]")
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=int(port))
+        bound = listener.extra(SocketAttribute.local_address)
+        self.host, self.port = str(bound[0]), int(bound[1])
+        unsubscribe = self.node.subscribe(self, name="stratum")
+        try:
+            async with listener, anyio.create_task_group() as tg:
+                self._task_group = tg
+                tg.start_soon(self._templates, service)
+                logger.info(
+                    "Stratum pool listening on %s:%d, blocks pay %s",
+                    self.host,
+                    self.port,
+                    self.address,
+                )
+                with anyio.CancelScope() as scope:
+                    self._accept_scope = scope
+                    task_status.started()
+                    await listener.serve(self._handle, task_group=tg)
+                # drained: no new connections; the open ones are being closed
+                await listener.aclose()
+                not_accepting.set()
+                await anyio.sleep_forever()
+        finally:
+            unsubscribe()
+            self._task_group = None
+
+    async def drain(self) -> None:
+        """Stop accepting connections and close the miners' connections."""
+        if self._accept_scope is not None and self._not_accepting is not None:
+            self._accept_scope.cancel()
+            await self._not_accepting.wait()
+        sessions = list(self.sessions)
+        for session in sessions:
+            await session.close()
+        if self.sessions:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    @hookimpl
+    def zion_block_connected(self, block: Any, height: int) -> None:
+        """A new tip: rebuild the template at once."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- statistics -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """The pool's counters as a plain dict."""
+        now = self.clock()
+        template = self.template
+        return {
+            "pool_address": str(self.address),
+            "port": self.port,
+            "connections": len(self.sessions),
+            "connections_total": self.counters["connections"],
+            "connections_refused": self.counters["refused"],
+            "miners": len(self.miners),
+            "height": template.height if template is not None else None,
+            "network_difficulty": template.difficulty if template is not None else None,
+            "shares_accepted": self.counters["accepted"],
+            "shares_accepted_stale": self.counters["accepted_stale"],
+            "shares_rejected": dict(self.rejected),
+            "difficulty_accepted": self.counters["difficulty"],
+            "blocks_found": self.counters["blocks_found"],
+            "blocks_rejected": self.counters["blocks_rejected"],
+            "malformed": self.counters["malformed"],
+            "banned": sum(1 for until in self._banned.values() if until > now),
+            "workers": {
+                key: {
+                    "shares": worker.shares,
+                    "difficulty": worker.difficulty,
+                    "hashrate": round(worker.hashrate(now), 2),
+                }
+                for key, worker in self.workers.items()
+            },
+        }
+
+    # -- templates and jobs ---------------------------------------------------------------
+
+    def _chain_service(self) -> ChainServiceLike:
+        services = self.node.registry("service")
+        if "chain" not in services.names():
+            raise ConfigError(
+                "stratum.pool_address is set, but this node keeps no chain to mine: "
+                "load a storage plugin and a hasher (--plugin sqlite --plugin randomx)"
+            )
+        service: ChainServiceLike = services.get("chain")
+        return service
+
+    def _select_hasher(self) -> KeyedHasher:
+        hasher: KeyedHasher = self.node.registry("hasher").select(
+            self.node.config_section("backends").hasher
+        )
+        return hasher
+
+    async def _templates(self, service: ChainServiceLike) -> None:
+        await _wait_for_chain(service)
+        while True:
+            self._wake = wake = anyio.Event()
+            try:
+                template = await anyio.to_thread.run_sync(self._build_template, service)
+            except Exception:
+                logger.exception("the pool could not build a block template")
+                await anyio.sleep(RETRY_SECONDS)
+                continue
+            current = self.template
+            if current is not None and current.prev_id != template.prev_id:
+                self._previous_tip, self._tip_changed = current.prev_id, self.clock()
+            self.template = template
+            logger.debug(
+                "pool template %d at height %d, difficulty %d, %d transaction(s)",
+                template.serial,
+                template.height,
+                template.difficulty,
+                len(template.txs),
+            )
+            await self._broadcast(template)
+            with anyio.move_on_after(self.config.refresh_seconds):
+                await wake.wait()
+
+    def _build_template(self, service: ChainServiceLike) -> Template:
+        """A template on the current tip (worker thread, under the chain service's lock)."""
+        with service.lock:
+            chain = service.chain
+            txs: list[Transaction] = service.mempool.select(
+                max(0, chain.params.max_block_size - TEMPLATE_ROOM)
+            )
+            made = chain.template(
+                self.address.spend_key, self.address.view_key, txs, reserve_size=RESERVE_SIZE
+            )
+            prev_id = made.block.header.prev_id
+            upcoming: bytes = chain.seed_hash(made.height + chain.params.seed_lag, prev_id)
+        self._serial += 1
+        return Template(
+            serial=self._serial,
+            block=made.block,
+            height=made.height,
+            difficulty=made.difficulty,
+            seed_hash=made.seed_hash,
+            next_seed_hash=upcoming if upcoming != made.seed_hash else None,
+            txs={tx.txid: tx for tx in txs},
+        )
+
+    def _next_ids(self, count: int) -> list[tuple[str, bytes]]:
+        """``count`` fresh (job id, extra nonce) pairs."""
+        pairs = []
+        for _ in range(count):
+            self._job_counter = (self._job_counter + 1) & 0xFFFFFFFF
+            nonce = self._instance + self._job_counter.to_bytes(4, "big")
+            pairs.append((nonce.hex(), nonce))
+        return pairs
+
+    async def _make_jobs(
+        self, template: Template, sessions: Sequence[Session]
+    ) -> list[tuple[Session, Job]]:
+        ids = self._next_ids(len(sessions))
+        difficulties = [min(s.difficulty, template.difficulty) for s in sessions]
+
+        def build() -> list[Job]:
+            jobs = []
+            for (job_id, nonce), difficulty in zip(ids, difficulties, strict=True):
+                block = template.block.with_extra_nonce(nonce)
+                jobs.append(Job(job_id, template, block, block.hashing_blob(), difficulty))
+            return jobs
+
+        jobs = await anyio.to_thread.run_sync(build)
+        for session, job in zip(sessions, jobs, strict=True):
+            session.add_job(job, self.config.jobs_per_miner)
+        return list(zip(sessions, jobs, strict=True))
+
+    async def _broadcast(self, template: Template) -> None:
+        now = self.clock()
+        sessions = [s for s in self.miners.values() if not s.closed]
+        for session in sessions:
+            if not session.fixed and session.vardiff is not None:
+                self.vardiff.on_idle(session.vardiff, now)
+        pairs = await self._make_jobs(template, sessions)
+        async with anyio.create_task_group() as tg:
+            for session, job in pairs:
+                tg.start_soon(session.send, protocol.job_notification(job.to_json()))
+
+    async def _push_job(self, session: Session) -> None:
+        template = self.template
+        if template is None or session.closed:
+            return
+        ((_, job),) = await self._make_jobs(template, [session])
+        await session.send(protocol.job_notification(job.to_json()))
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _admit(self, ip: str) -> bool:
+        now = self.clock()
+        until = self._banned.get(ip)
+        if until is not None:
+            if until > now:
+                return False
+            del self._banned[ip]
+        if len(self.sessions) >= self.config.max_connections:
+            return False
+        return self._per_ip[ip] < self.config.max_connections_per_ip
+
+    async def _handle(self, stream: SocketStream) -> None:
+        async with stream:
+            try:
+                ip = str(stream.extra(SocketAttribute.remote_address)[0])
+            except (IndexError, TypeError):
+                ip = "?"
+            if not self._admit(ip):
+                self.counters["refused"] += 1
+                return
+            session = Session(ip, stream.send, stream.aclose)
+            self.sessions.add(session)
+            self._per_ip[ip] += 1
+            self.counters["connections"] += 1
+            try:
+                await self._serve_session(session, BufferedByteReceiveStream(stream))
+            except (
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                _Close,
+            ):
+                pass
+            finally:
+                self._forget(session)
+                await session.close()
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.discard(session)
+        if session.id is not None:
+            self.miners.pop(session.id, None)
+        self._per_ip[session.ip] -= 1
+        if self._per_ip[session.ip] <= 0:
+            del self._per_ip[session.ip]
+        if not self.sessions and self._idle is not None:
+            self._idle.set()
+
+    async def _serve_session(self, session: Session, reader: BufferedByteReceiveStream) -> None:
+        limit = self.config.max_line_bytes
+        while not session.closed:
+            if session.logged_in:
+                wait = self.config.idle_timeout
+            else:
+                wait = session.connected + self.config.login_timeout - self.clock()
+            line: bytes | None = None
+            with anyio.move_on_after(max(0.0, wait)):
+                try:
+                    line = await reader.receive_until(b"\n", limit)
+                except anyio.DelimiterNotFound:
+                    self.counters["malformed"] += 1
+                    self._misbehave(session.ip)
+                    await session.send(
+                        protocol.error(None, "Line too long", protocol.INVALID_REQUEST)
+                    )
+                    return
+            if line is None:
+                self.counters["timeouts"] += 1
+                return
+            if not await self.handle_line(session, line):
+                return
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def handle_line(self, session: Session, line: bytes) -> bool:
+        """Answer one request line; False when the connection must be closed."""
+        line = line.strip()
+        if not line:
+            return True
+        try:
+            message = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return await self._malformed(session, None, protocol.PARSE_ERROR, "Parse error")
+        if not isinstance(message, dict):
+            return await self._malformed(session, None, protocol.INVALID_REQUEST, "Invalid Request")
+        req_id = message.get("id")
+        if not (req_id is None or isinstance(req_id, int | str)) or isinstance(req_id, bool):
+            req_id = None
+        method = message.get("method")
+        if not isinstance(method, str):
+            return await self._malformed(
+                session, req_id, protocol.INVALID_REQUEST, "Invalid Request"
+            )
+        params = message.get("params")
+        try:
+            if method == "login":
+                await self._login(session, req_id, params)
+            elif method == "submit":
+                await self._submit(session, req_id, params)
+            elif method == "keepalived":
+                await session.send(protocol.reply(req_id, {"status": "KEEPALIVED"}))
+            else:
+                self.counters["unknown_method"] += 1
+                await session.send(
+                    protocol.error(req_id, "Method not found", protocol.METHOD_NOT_FOUND)
+                )
+        except _Close:
+            return False
+        return not session.closed
+
+    async def _malformed(self, session: Session, req_id: Any, code: int, message: str) -> bool:
+        self.counters["malformed"] += 1
+        self._misbehave(session.ip)
+        await session.send(protocol.error(req_id, message, code))
+        return False
+
+    def _misbehave(self, ip: str) -> bool:
+        """Count a fault of ``ip``; True when that got it banned."""
+        if self.config.ban_score <= 0:
+            return False
+        self._scores[ip] += 1
+        if self._scores[ip] < self.config.ban_score:
+            return False
+        del self._scores[ip]
+        self._banned[ip] = self.clock() + self.config.ban_seconds
+        self.counters["bans"] += 1
+        logger.warning("pool: banned %s for %.0f s (misbehaviour)", ip, self.config.ban_seconds)
+        return True
+
+    async def _fail_login(self, session: Session, req_id: Any, message: str) -> None:
+        self.counters["login_failed"] += 1
+        await session.send(protocol.error(req_id, message))
+        raise _Close
+
+    async def _login(self, session: Session, req_id: Any, params: Any) -> None:
+        if session.logged_in:
+            await session.send(protocol.error(req_id, "Already logged in"))
+            return
+        if not isinstance(params, dict) or not isinstance(params.get("login"), str):
+            await self._fail_login(session, req_id, "Invalid params: login is required")
+            return
+        algos = params.get("algo")
+        if algos is not None and (not isinstance(algos, list) or protocol.ALGO not in algos):
+            await self._fail_login(
+                session, req_id, f"Unsupported algorithm: this pool mines {protocol.ALGO}"
+            )
+        try:
+            name = protocol.parse_login(params["login"])
+        except ValueError as exc:
+            await self._fail_login(session, req_id, f"Invalid login: {exc}")
+            return
+        try:
+            address = _parse_address(name.address, self.node.network)
+        except InvalidAddressError as exc:
+            await self._fail_login(session, req_id, f"Invalid address: {exc}")
+            return
+        template = self.template
+        if template is None:
+            await self._fail_login(session, req_id, "Pool not ready, try again later")
+            return
+        worker = name.worker
+        rigid = params.get("rigid")
+        if not worker and protocol.is_worker_name(rigid):
+            worker = str(rigid)
+        fixed = name.difficulty
+        if fixed is None:
+            fixed = protocol.password_difficulty(params.get("pass"))
+        agent = params.get("agent")
+        session.address = str(address)
+        session.worker = worker
+        session.agent = agent[:128] if isinstance(agent, str) else ""
+        session.fixed = fixed is not None and self.config.allow_fixed_difficulty
+        start = fixed if session.fixed and fixed is not None else self.config.start_difficulty
+        session.vardiff = self.vardiff.new_state(start, self.clock())
+        session.id = secrets.token_hex(16)
+        self.miners[session.id] = session
+        self.counters["logins"] += 1
+        ((_, job),) = await self._make_jobs(template, [session])
+        logger.debug(
+            "pool: %s logged in from %s (%s), difficulty %d%s",
+            session.worker_key,
+            session.ip,
+            session.agent or "no agent",
+            session.difficulty,
+            " (fixed)" if session.fixed else "",
+        )
+        await session.send(
+            protocol.reply(
+                req_id,
+                {
+                    "id": session.id,
+                    "job": job.to_json(),
+                    "extensions": list(protocol.EXTENSIONS),
+                    "status": "OK",
+                },
+            )
+        )
+
+    async def _reject(
+        self, session: Session, req_id: Any, message: str, *, fault: bool = False
+    ) -> None:
+        self.rejected[message] += 1
+        if fault and self._misbehave(session.ip):
+            await session.send(protocol.error(req_id, protocol.BANNED))
+            raise _Close
+        await session.send(protocol.error(req_id, message))
+
+    async def _submit(self, session: Session, req_id: Any, params: Any) -> None:
+        if not session.logged_in or not isinstance(params, dict) or params.get("id") != session.id:
+            await self._reject(session, req_id, protocol.UNAUTHENTICATED)
+            return
+        job_id = params.get("job_id")
+        job = session.jobs.get(job_id) if isinstance(job_id, str) else None
+        if job is None:
+            if isinstance(job_id, str) and job_id in session.expired:
+                await self._reject(session, req_id, protocol.BLOCK_EXPIRED)
+            else:
+                await self._reject(session, req_id, protocol.INVALID_JOB_ID, fault=True)
+            return
+        template = self.template
+        stale = template is None or job.template.prev_id != template.prev_id
+        if stale and not self._in_grace(job):
+            await self._reject(session, req_id, protocol.BLOCK_EXPIRED)
+            return
+        nonce_hex, result_hex = params.get("nonce"), params.get("result")
+        if not protocol.is_nonce(nonce_hex):
+            await self._reject(session, req_id, protocol.INVALID_NONCE, fault=True)
+            return
+        if not protocol.is_result(result_hex):
+            await self._reject(session, req_id, protocol.INVALID_RESULT, fault=True)
+            return
+        nonce = int.from_bytes(bytes.fromhex(str(nonce_hex)), "little")
+        result = bytes.fromhex(str(result_hex))
+        if nonce in job.nonces:
+            await self._reject(session, req_id, protocol.DUPLICATE)
+            return
+        if not protocol.meets(result, job.difficulty):
+            await self._reject(session, req_id, protocol.LOW_DIFFICULTY, fault=True)
+            return
+        if self._pending >= self.config.verify_queue:
+            await self._reject(session, req_id, protocol.SERVER_BUSY)
+            return
+        job.nonces.add(nonce)
+        blob = patch_nonce(job.blob, nonce)
+        pow_hash = await self._verify(blob, job.template.seed_hash)
+        if pow_hash != result:
+            await self._reject(session, req_id, protocol.INVALID_SHARE, fault=True)
+            return
+        await self._accept(session, job, nonce, pow_hash, stale=stale)
+        await session.send(protocol.reply(req_id, {"status": "OK"}))
+        if (
+            not session.fixed
+            and session.vardiff is not None
+            and self.vardiff.on_share(session.vardiff, self.clock(), job.difficulty) is not None
+        ):
+            await self._push_job(session)
+
+    async def _verify(self, blob: bytes, key: bytes) -> bytes:
+        hasher, limiter = self._hasher, self._limiter
+        if hasher is None or limiter is None:
+            raise RuntimeError("the stratum service is not running")
+        self._pending += 1
+        try:
+            return await anyio.to_thread.run_sync(
+                functools.partial(hasher.hash, blob, key=key), limiter=limiter
+            )
+        finally:
+            self._pending -= 1
+
+    def _in_grace(self, job: Job) -> bool:
+        """Whether ``job`` belongs to the tip just replaced, within the grace period."""
+        return (
+            self._previous_tip is not None
+            and job.template.prev_id == self._previous_tip
+            and self.clock() - self._tip_changed <= self.config.stale_grace_seconds
+        )
+
+    async def _accept(
+        self, session: Session, job: Job, nonce: int, pow_hash: bytes, *, stale: bool = False
+    ) -> None:
+        """Count and announce an accepted share; a block candidate of the current tip goes
+        to the node (a share of the replaced tip, ``stale``, cannot make a block)."""
+        now = self.clock()
+        self.counters["accepted"] += 1
+        if stale:
+            self.counters["accepted_stale"] += 1
+        self.counters["difficulty"] += job.difficulty
+        self.workers.setdefault(session.worker_key, WorkerStats()).add(now, job.difficulty)
+        self.node.emit(
+            "share_accepted",
+            share=ShareRecord(
+                address=session.address,
+                difficulty=job.difficulty,
+                timestamp=time.time(),
+                worker=session.worker,
+            ),
+        )
+        if not stale and protocol.meets(pow_hash, job.template.difficulty):
+            block = job.block.with_nonce(nonce)
+            if self._task_group is not None:
+                self._task_group.start_soon(self._submit_block, job.template, block, session)
+
+    async def _submit_block(self, template: Template, block: Block, session: Session) -> None:
+        service = self._service
+        if service is None:
+            return
+        try:
+            result = await anyio.to_thread.run_sync(service.submit_block, block, template.txs)
+        except ValidationError as exc:
+            self.counters["blocks_rejected"] += 1
+            logger.warning(
+                "the node refused the pool's block at height %d: %s", template.height, exc
+            )
+            return
+        status = str(result.status)
+        if status == "connected":
+            self.counters["blocks_found"] += 1
+            logger.info(
+                "pool found block %d %s (by %s), difficulty %d",
+                result.height,
+                block.id.hex(),
+                session.worker_key,
+                template.difficulty,
+            )
+            self.node.emit("block_found", block=block, height=result.height)
+        else:
+            logger.info(
+                "the pool's block at height %d was not connected (%s)", template.height, status
+            )
+
+
+async def _wait_for_chain(service: ChainServiceLike) -> None:
+    """Return once the chain service has opened its chain."""
+    while True:
+        if service.chain is not None:
+            return
+        await anyio.sleep(0.1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_address(text: str, network: str) -> Address:
+    return Address.parse(text, network)
+
+
+__all__ = [
+    "RESERVE_SIZE",
+    "ChainServiceLike",
+    "Job",
+    "KeyedHasher",
+    "Session",
+    "StratumServer",
+    "Template",
+]
