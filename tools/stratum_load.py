@@ -17,11 +17,12 @@ It reports (text, and all numbers with ``--json``):
 
 - connections established and failed, login latency (connect to login answer) p50/p99;
 - submit reply latency p50/p99, replies by outcome (``OK`` or the error message);
-- new jobs: for every job broadcast seen by at least ``--broadcast-quorum`` of the miners,
+- new jobs: for every template (jobs whose blobs share the header) seen by at least
+  ``--broadcast-quorum`` of the miners,
   the spread from the first miner that got it to the last (p50/p99/max), a lower bound of
   the pool's broadcast latency that needs no clock shared with the pool; with
   ``--mark-file F``, the time (``time.time()``) written to F by whoever made the new tip
-  is used as the start instead;
+  is used as the start instead, and only templates first seen after it count;
 - connections the pool closed.
 
 Everything is bounded: ``--duration`` stops the run, and it never targets anything but
@@ -78,6 +79,13 @@ def summary(values: Sequence[float]) -> dict[str, float]:
         "max": max(values),
         "mean": statistics.fmean(values),
     }
+
+
+def template_key(job: dict[str, Any]) -> str:
+    """What identifies the template behind ``job``: its blob up to the nonce (the header:
+    versions, timestamp and previous block id), which a pool that gives every miner a blob
+    of its own keeps the same in all of one template's jobs."""
+    return str(job.get("blob", ""))[: 2 * NONCE_OFFSET] or str(job.get("job_id"))
 
 
 def loopback(host: str) -> str:
@@ -190,7 +198,7 @@ class Load:
         if message.get("method") == "job":
             job = message.get("params") or {}
             miner.job = job
-            self.job_arrivals[str(job.get("job_id"))].append(time.time())
+            self.job_arrivals[template_key(job)].append(time.time())
             return
         request_id = message.get("id")
         if request_id == 1 and not miner.session:
@@ -203,7 +211,7 @@ class Load:
             self.connected += 1
             self.login_ms.append((now - began) * 1000)
             if miner.job:
-                self.job_arrivals[str(miner.job.get("job_id"))].append(time.time())
+                self.job_arrivals[template_key(miner.job)].append(time.time())
             return
         if isinstance(request_id, int) and request_id in miner.pending:
             self.submit_ms.append((now - miner.pending.pop(request_id)) * 1000)
@@ -293,7 +301,7 @@ class Load:
             mark = float(Path(self.args.mark_file).read_text().split()[0])
         spreads: list[float] = []
         for arrivals in self.job_arrivals.values():
-            if len(arrivals) < quorum:
+            if len(arrivals) < quorum or (mark is not None and min(arrivals) < mark):
                 continue
             start = mark if mark is not None else min(arrivals)
             spreads.extend((t - start) * 1000 for t in arrivals)

@@ -1,9 +1,11 @@
 """``zion-plugin-stratum``: the mining pool (XMRig-compatible Stratum over TCP).
 
-Registers the ``[stratum]`` configuration section and, when ``pool_address`` is set, the
-``stratum`` service: a Stratum server that hands out jobs on the node's chain, verifies
-every share with RandomX, adjusts each miner's difficulty and submits the blocks found.
-See docs/pool.md.
+Registers the ``[stratum]`` configuration section, the built-in pool policies (``pplns``,
+``solo``, ``pps``) and, when ``pool_address`` is set, the ``stratum`` service: a Stratum
+server that hands out jobs on the node's chain, verifies every share with RandomX,
+adjusts each miner's difficulty and submits the blocks found; the ``pool-accounting``
+service, which keeps the pool's ledger and pays miners (:mod:`.accounting`); and the RPC
+methods ``pool_stats`` and ``pool_miner_stats``. See docs/pool.md.
 
 Needs the node's chain (a storage backend and a hasher): ``zion run --plugin stratum``
 loads the default ones when no other plugin provides them.
@@ -15,12 +17,21 @@ from typing import TYPE_CHECKING
 
 from zion_hookspecs import hookimpl
 
+from .accounting import PoolAccounting, rpc_methods
 from .config import SECTION, StratumConfig
+from .policies import builtin_policies
 from .server import StratumServer
 from .vardiff import Vardiff, VardiffState
 
 if TYPE_CHECKING:
-    from zion_hookspecs import Node, Register, RegisterConfigSection, Service
+    from zion_hookspecs import (
+        Node,
+        PoolPolicy,
+        Register,
+        RegisterConfigSection,
+        RpcMethod,
+        Service,
+    )
 
 ZION_NEEDS = ("storage", "hasher")
 """The stratum plugin is discovered and needs the chain's backends."""
@@ -39,10 +50,27 @@ def zion_configure(node: Node) -> None:
 
 
 @hookimpl
+def zion_register_pool_policies(register: Register[PoolPolicy], node: Node) -> None:
+    config: StratumConfig = node.config_section(SECTION)
+    for policy in builtin_policies(fee_bps=config.fee_bps, pplns_factor=config.pplns_factor):
+        register(policy)
+
+
+@hookimpl
 def zion_register_services(register: Register[Service], node: Node) -> None:
     config: StratumConfig = node.config_section(SECTION)
     if config.pool_address:
-        register(StratumServer(node, config))
+        server = StratumServer(node, config)
+        register(PoolAccounting(node, config, server))  # starts before the server, stops after
+        register(server)
 
 
-__all__ = ["StratumConfig", "StratumServer", "Vardiff", "VardiffState"]
+@hookimpl
+def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None:
+    config: StratumConfig = node.config_section(SECTION)
+    if config.pool_address:
+        for method in rpc_methods(node):
+            register(method)
+
+
+__all__ = ["PoolAccounting", "StratumConfig", "StratumServer", "Vardiff", "VardiffState"]

@@ -8,6 +8,7 @@ import attrs
 
 from zion_core import ConfigError
 from zion_core.chain.address import Address, InvalidAddressError
+from zion_core.chain.transaction import ATOMIC_UNITS_PER_ZION
 
 SECTION: Final = "stratum"
 
@@ -39,6 +40,30 @@ def _positive_int(_instance: object, attribute: attrs.Attribute[int], value: int
         raise ValueError(f"{attribute.name} must be a positive integer, not {value!r}")
 
 
+def _policy_name(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{attribute.name} must name a pool policy (pplns, solo, pps...)")
+
+
+def _basis_points(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise ValueError(f"{attribute.name} must be an integer from 0 to 10000, not {value!r}")
+
+
+@attrs.frozen
+class PortConfig:
+    """One more listening port: ``{bind = "HOST:PORT", start_difficulty = N, tls = true}``."""
+
+    bind: str = attrs.field(validator=_check_bind)
+    start_difficulty: int | None = attrs.field(default=None)
+    tls: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    def __attrs_post_init__(self) -> None:
+        value = self.start_difficulty
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise ValueError(f"start_difficulty must be a positive integer, not {value!r}")
+
+
 @attrs.frozen
 class StratumConfig:
     """``[stratum]``: the mining pool's Stratum server (service ``stratum``).
@@ -65,12 +90,29 @@ class StratumConfig:
       but never submitted as a block; later it is answered "Block expired".
     - ``refresh_seconds``: how often the template is rebuilt on the same tip (new pooled
       transactions); a new tip rebuilds it at once.
+    - ``ports``: more ports besides ``bind``, each a table ``{bind = "HOST:PORT",
+      start_difficulty = N, tls = true}`` (``start_difficulty`` defaults to the one
+      above; ``tls`` serves TLS on that port).
+    - ``tls_cert``, ``tls_key``: PEM files of the TLS ports' certificate and key; empty
+      means ``stratum-tls.crt`` and ``stratum-tls.key`` in the data directory, where a
+      self-signed pair is made on first start when missing. Its SHA-256 fingerprint (what
+      XMRig's ``--tls-fingerprint`` takes) is logged at every start.
     - ``verify_threads``: worker threads verifying shares with RandomX at once.
     - ``verify_queue``: shares waiting for verification at most; more are answered
       "Server busy" (the share is not counted as invalid).
     - ``ban_score``: misbehaviour points (an invalid share or malformed line: 1) an IP
       address may collect before it is banned; 0 turns banning off.
     - ``ban_seconds``: how long a ban lasts.
+    - ``payout_policy``: the pool policy (``pool_policy`` registry) that splits rewards:
+      ``pplns`` (the default), ``solo`` or ``pps`` (see docs/pool-accounting.md).
+    - ``fee_bps``: the pool fee of the built-in policies, in basis points (100 = 1 %).
+    - ``pplns_factor``: N of PPLNS: the window is N times the network difficulty.
+    - ``payout_threshold``: the smallest balance paid, in atomic units (0.1 ZION).
+    - ``payout_interval_seconds``: how often due balances are paid.
+    - ``payouts``: whether the pool pays miners through the node's wallet (the wallet
+      plugin's ``transfer`` and ``get_transfers`` RPC methods, ``[wallet] file``). Unset
+      (the default): on when the node has a wallet; ``true`` without a wallet is a
+      start-up error; ``false``: balances accumulate unpaid.
     """
 
     pool_address: str = attrs.field(default="", validator=_check_address)
@@ -94,12 +136,25 @@ class StratumConfig:
     )
     stale_grace_seconds: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
     refresh_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    ports: tuple[PortConfig, ...] = attrs.field(default=(), converter=tuple)
+    tls_cert: str = ""
+    tls_key: str = ""
     verify_threads: int = attrs.field(default=2, validator=_positive_int)
     verify_queue: int = attrs.field(default=256, validator=_positive_int)
     ban_score: int = attrs.field(
         default=50, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)]
     )
     ban_seconds: float = attrs.field(default=600.0, validator=attrs.validators.ge(0))
+    payout_policy: str = attrs.field(default="pplns", validator=_policy_name)
+    fee_bps: int = attrs.field(default=100, validator=_basis_points)
+    pplns_factor: int = attrs.field(default=2, validator=_positive_int)
+    payout_threshold: int = attrs.field(
+        default=ATOMIC_UNITS_PER_ZION // 10, validator=_positive_int
+    )
+    payout_interval_seconds: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))
+    payouts: bool | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(bool))
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.min_difficulty > self.max_difficulty:

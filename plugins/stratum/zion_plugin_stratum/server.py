@@ -22,17 +22,20 @@ import functools
 import json
 import logging
 import secrets
+import ssl
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import anyio
 import anyio.to_thread
 import attrs
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import Listener, SocketAttribute
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSListener
 
 from zion_core import ConfigError, ValidationError
 from zion_core.chain.address import Address, InvalidAddressError
@@ -40,8 +43,9 @@ from zion_core.chain.block import Block, patch_nonce
 from zion_core.chain.transaction import Transaction
 from zion_hookspecs import Node, ReadySignal, ShareRecord, hookimpl
 
-from . import protocol
-from .config import StratumConfig
+from . import protocol, tls
+from .config import PortConfig, StratumConfig
+from .jobs import BlobMaker
 from .vardiff import Vardiff, VardiffState
 
 logger = logging.getLogger(__name__)
@@ -56,8 +60,15 @@ EXPIRED_IDS: Final = 64
 """Ids of replaced jobs remembered per miner (their shares get "Block expired")."""
 HASHRATE_WINDOW: Final = 600.0
 """Seconds of accepted shares behind a worker's hash rate estimate."""
+TLS_CERT: Final = "stratum-tls.crt"
+TLS_KEY: Final = "stratum-tls.key"
+"""The TLS certificate and key in the data directory when ``tls_cert``/``tls_key`` are empty."""
 RETRY_SECONDS: Final = 1.0
 """Wait before building a template again after a failure."""
+BROADCAST_SENDERS: Final = 256
+"""Tasks that write one broadcast's job lines (a miner slow to read holds up one)."""
+INLINE_JOBS: Final = 64
+"""Jobs made on the event loop at most; more are made in a worker thread."""
 
 
 class ChainServiceLike(Protocol):
@@ -92,6 +103,8 @@ class Template:
     seed_hash: bytes
     next_seed_hash: bytes | None
     txs: Mapping[bytes, Transaction]
+    maker: BlobMaker
+    """Per-job hashing blobs and ``job`` lines of :attr:`block`."""
 
     @property
     def prev_id(self) -> bytes:
@@ -104,12 +117,21 @@ class Job:
 
     job_id: str
     template: Template
-    block: Block
-    """The template with this job's extra nonce."""
+    extra_nonce: bytes
+    """What this job writes into the template's reserved space."""
     blob: bytes
     difficulty: int
     """The share difficulty credited for this job (at most the network's)."""
     nonces: set[int] = attrs.field(factory=set)
+
+    @property
+    def block(self) -> Block:
+        """The template with this job's extra nonce."""
+        return self.template.block.with_extra_nonce(self.extra_nonce)
+
+    def line(self) -> bytes:
+        """The encoded ``job`` notification of this job."""
+        return self.template.maker.job_line(self.blob, self.job_id, self.difficulty)
 
     def to_json(self) -> dict[str, Any]:
         """The ``job`` object miners receive."""
@@ -152,6 +174,8 @@ class Session:
         self.expired: OrderedDict[str, None] = OrderedDict()
         self.connected = time.monotonic()
         self.closed = False
+        self.start_difficulty: int | None = None
+        """The start difficulty of the port the miner came in on, if it has its own."""
 
     @property
     def logged_in(self) -> bool:
@@ -169,7 +193,12 @@ class Session:
         """Send one message; a peer that does not take it in time is disconnected."""
         if self.closed:
             return
-        line = protocol.encode(message)
+        await self.send_line(protocol.encode(message))
+
+    async def send_line(self, line: bytes) -> None:
+        """Send one encoded line, like :meth:`send`."""
+        if self.closed:
+            return
         try:
             async with self._lock:
                 with anyio.fail_after(SEND_TIMEOUT):
@@ -246,6 +275,9 @@ class StratumServer:
         )
         self.host: str | None = None
         self.port: int | None = None
+        self.bound: list[tuple[str, int, bool]] = []
+        """Each listening (host, port, TLS), ``bind`` first."""
+        self.tls_fingerprint: str | None = None
         self.template: Template | None = None
         self._previous_tip: bytes | None = None
         self._tip_changed = 0.0
@@ -270,6 +302,12 @@ class StratumServer:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._idle: anyio.Event | None = None
         self._not_accepting: anyio.Event | None = None
+        self.on_share: Callable[[ShareRecord, Template], Awaitable[None]] | None = None
+        """Awaited with each accepted share and its template before the miner's OK; if it
+        raises, the share is not acknowledged and the connection is closed."""
+        self.on_block: Callable[[Template, Block, int, str], Awaitable[None]] | None = None
+        """Awaited with the template, the block, its height and the finder's address when
+        a block of the pool was connected."""
 
     # -- the service ----------------------------------------------------------------------
 
@@ -279,34 +317,79 @@ class StratumServer:
         self._service = service
         self._hasher = self._select_hasher()
         self._limiter = anyio.CapacityLimiter(self.config.verify_threads)
-        self._not_accepting = not_accepting = anyio.Event()
-        host, _, port = self.config.address(self.node.network).rpartition(":")
-        host = host.strip("[]")
-        listener = await anyio.create_tcp_listener(local_host=host, local_port=int(port))
-        bound = listener.extra(SocketAttribute.local_address)
-        self.host, self.port = str(bound[0]), int(bound[1])
+        self._not_accepting = anyio.Event()
+        ports = [PortConfig(self.config.address(self.node.network)), *self.config.ports]
+        context = self._tls_context() if any(p.tls for p in ports) else None
+        listeners: list[tuple[Listener[Any], Callable[[Any], Awaitable[None]]]] = []
+        try:
+            for port_config in ports:
+                host, _, port = port_config.bind.rpartition(":")
+                tcp = await anyio.create_tcp_listener(
+                    local_host=host.strip("[]"), local_port=int(port)
+                )
+                bound = tcp.extra(SocketAttribute.local_address)
+                self.bound.append((str(bound[0]), int(bound[1]), port_config.tls))
+                wrapped: Listener[Any] = tcp
+                if port_config.tls and context is not None:
+                    wrapped = TLSListener(tcp, context, standard_compatible=False)
+                start = port_config.start_difficulty
+                listeners.append((wrapped, functools.partial(self._handle, start=start)))
+            self.host, self.port = self.bound[0][0], self.bound[0][1]
+            await self._serve(listeners, task_status)
+        finally:
+            for wrapped, _ in listeners:
+                with anyio.CancelScope(shield=True):
+                    await wrapped.aclose()
+
+    async def _serve(
+        self,
+        listeners: Sequence[tuple[Listener[Any], Callable[[Any], Awaitable[None]]]],
+        task_status: ReadySignal,
+    ) -> None:
+        service, not_accepting = self._service, self._not_accepting
+        if service is None or not_accepting is None:
+            raise RuntimeError("the stratum service is not running")
         unsubscribe = self.node.subscribe(self, name="stratum")
         try:
-            async with listener, anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 tg.start_soon(self._templates, service)
-                logger.info(
-                    "Stratum pool listening on %s:%d, blocks pay %s",
-                    self.host,
-                    self.port,
-                    self.address,
-                )
+                for host, port, tls in self.bound:
+                    logger.info(
+                        "Stratum pool listening on %s:%d%s, blocks pay %s",
+                        host,
+                        port,
+                        " (TLS)" if tls else "",
+                        self.address,
+                    )
                 with anyio.CancelScope() as scope:
                     self._accept_scope = scope
                     task_status.started()
-                    await listener.serve(self._handle, task_group=tg)
+                    async with anyio.create_task_group() as serving:
+                        for wrapped, handler in listeners:
+                            serving.start_soon(functools.partial(wrapped.serve, handler, tg))
                 # drained: no new connections; the open ones are being closed
-                await listener.aclose()
+                for wrapped, _ in listeners:
+                    await wrapped.aclose()
                 not_accepting.set()
                 await anyio.sleep_forever()
         finally:
             unsubscribe()
             self._task_group = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS ports' context; a self-signed certificate is made when none exists."""
+        data = Path(self.node.data_dir)
+        cert = Path(self.config.tls_cert) if self.config.tls_cert else data / TLS_CERT
+        key = Path(self.config.tls_key) if self.config.tls_key else data / TLS_KEY
+        if not cert.exists() and not key.exists():
+            tls.generate(cert, key)
+            logger.info("pool: made a self-signed TLS certificate %s", cert)
+        elif not cert.exists() or not key.exists():
+            raise ConfigError(f"stratum TLS needs both {cert} and {key}; one is missing")
+        self.tls_fingerprint = tls.fingerprint(cert)
+        logger.info("pool TLS certificate SHA-256 (--tls-fingerprint): %s", self.tls_fingerprint)
+        return tls.server_context(cert, key)
 
     async def drain(self) -> None:
         """Stop accepting connections and close the miners' connections."""
@@ -415,14 +498,21 @@ class StratumServer:
             prev_id = made.block.header.prev_id
             upcoming: bytes = chain.seed_hash(made.height + chain.params.seed_lag, prev_id)
         self._serial += 1
+        next_seed_hash = upcoming if upcoming != made.seed_hash else None
         return Template(
             serial=self._serial,
             block=made.block,
             height=made.height,
             difficulty=made.difficulty,
             seed_hash=made.seed_hash,
-            next_seed_hash=upcoming if upcoming != made.seed_hash else None,
+            next_seed_hash=next_seed_hash,
             txs={tx.txid: tx for tx in txs},
+            maker=BlobMaker(
+                made.block,
+                height=made.height,
+                seed_hash=made.seed_hash,
+                next_seed_hash=next_seed_hash,
+            ),
         )
 
     def _next_ids(self, count: int) -> list[tuple[str, bytes]]:
@@ -439,17 +529,18 @@ class StratumServer:
     ) -> list[tuple[Session, Job]]:
         ids = self._next_ids(len(sessions))
         difficulties = [min(s.difficulty, template.difficulty) for s in sessions]
+        maker = template.maker
 
         def build() -> list[Job]:
-            jobs = []
-            for (job_id, nonce), difficulty in zip(ids, difficulties, strict=True):
-                block = template.block.with_extra_nonce(nonce)
-                jobs.append(Job(job_id, template, block, block.hashing_blob(), difficulty))
-            return jobs
+            return [
+                Job(job_id, template, nonce, maker.hashing_blob(nonce), difficulty)
+                for (job_id, nonce), difficulty in zip(ids, difficulties, strict=True)
+            ]
 
-        jobs = await anyio.to_thread.run_sync(build)
+        jobs = build() if len(sessions) <= INLINE_JOBS else await anyio.to_thread.run_sync(build)
+        keep = self.config.jobs_per_miner
         for session, job in zip(sessions, jobs, strict=True):
-            session.add_job(job, self.config.jobs_per_miner)
+            session.add_job(job, keep)
         return list(zip(sessions, jobs, strict=True))
 
     async def _broadcast(self, template: Template) -> None:
@@ -459,16 +550,21 @@ class StratumServer:
             if not session.fixed and session.vardiff is not None:
                 self.vardiff.on_idle(session.vardiff, now)
         pairs = await self._make_jobs(template, sessions)
-        async with anyio.create_task_group() as tg:
-            for session, job in pairs:
-                tg.start_soon(session.send, protocol.job_notification(job.to_json()))
+
+        def lines() -> list[tuple[Session, bytes]]:
+            return [(session, job.line()) for session, job in pairs]
+
+        if len(pairs) <= INLINE_JOBS:
+            await _deliver(lines())
+        else:
+            await _deliver(await anyio.to_thread.run_sync(lines))
 
     async def _push_job(self, session: Session) -> None:
         template = self.template
         if template is None or session.closed:
             return
         ((_, job),) = await self._make_jobs(template, [session])
-        await session.send(protocol.job_notification(job.to_json()))
+        await session.send_line(job.line())
 
     # -- connections ----------------------------------------------------------------------
 
@@ -483,7 +579,7 @@ class StratumServer:
             return False
         return self._per_ip[ip] < self.config.max_connections_per_ip
 
-    async def _handle(self, stream: SocketStream) -> None:
+    async def _handle(self, stream: Any, start: int | None = None) -> None:
         async with stream:
             try:
                 ip = str(stream.extra(SocketAttribute.remote_address)[0])
@@ -493,6 +589,7 @@ class StratumServer:
                 self.counters["refused"] += 1
                 return
             session = Session(ip, stream.send, stream.aclose)
+            session.start_difficulty = start
             self.sessions.add(session)
             self._per_ip[ip] += 1
             self.counters["connections"] += 1
@@ -644,7 +741,9 @@ class StratumServer:
         session.worker = worker
         session.agent = agent[:128] if isinstance(agent, str) else ""
         session.fixed = fixed is not None and self.config.allow_fixed_difficulty
-        start = fixed if session.fixed and fixed is not None else self.config.start_difficulty
+        start = session.start_difficulty or self.config.start_difficulty
+        if session.fixed and fixed is not None:
+            start = fixed
         session.vardiff = self.vardiff.new_state(start, self.clock())
         session.id = secrets.token_hex(16)
         self.miners[session.id] = session
@@ -754,21 +853,25 @@ class StratumServer:
     ) -> None:
         """Count and announce an accepted share; a block candidate of the current tip goes
         to the node (a share of the replaced tip, ``stale``, cannot make a block)."""
+        record = ShareRecord(
+            address=session.address,
+            difficulty=job.difficulty,
+            timestamp=time.time(),
+            worker=session.worker,
+        )
+        if self.on_share is not None:
+            try:
+                await self.on_share(record, job.template)
+            except Exception:
+                logger.exception("pool: a share of %s was not recorded", session.worker_key)
+                raise _Close from None
         now = self.clock()
         self.counters["accepted"] += 1
         if stale:
             self.counters["accepted_stale"] += 1
         self.counters["difficulty"] += job.difficulty
         self.workers.setdefault(session.worker_key, WorkerStats()).add(now, job.difficulty)
-        self.node.emit(
-            "share_accepted",
-            share=ShareRecord(
-                address=session.address,
-                difficulty=job.difficulty,
-                timestamp=time.time(),
-                worker=session.worker,
-            ),
-        )
+        self.node.emit("share_accepted", share=record)
         if not stale and protocol.meets(pow_hash, job.template.difficulty):
             block = job.block.with_nonce(nonce)
             if self._task_group is not None:
@@ -796,11 +899,26 @@ class StratumServer:
                 session.worker_key,
                 template.difficulty,
             )
+            if self.on_block is not None:
+                await self.on_block(template, block, result.height, session.address)
             self.node.emit("block_found", block=block, height=result.height)
         else:
             logger.info(
                 "the pool's block at height %d was not connected (%s)", template.height, status
             )
+
+
+async def _deliver(lines: Sequence[tuple[Session, bytes]]) -> None:
+    """Send each session its line, with at most :data:`BROADCAST_SENDERS` tasks."""
+    pending = iter(lines)
+
+    async def sender() -> None:
+        for session, line in pending:
+            await session.send_line(line)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(len(lines), BROADCAST_SENDERS)):
+            tg.start_soon(sender)
 
 
 async def _wait_for_chain(service: ChainServiceLike) -> None:
