@@ -36,6 +36,7 @@ Everything runs on loopback and is bounded; the nodes are stopped at the end::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -94,7 +95,9 @@ def rss_kb(pid: int) -> int:
 class Node:
     """A ``zion run`` devnet node with the pool, in a subprocess."""
 
-    def __init__(self, address: str, difficulty: int, threads: int, workdir: Path) -> None:
+    def __init__(
+        self, address: str, difficulty: int, threads: int, workdir: Path, mode: str = "light"
+    ) -> None:
         self.port = free_port()
         self.data = Path(tempfile.mkdtemp(dir=workdir))
         zion = Path(sys.executable).parent / "zion"
@@ -111,7 +114,7 @@ class Node:
             f"stratum.verify_threads={threads}",
             "stratum.verify_queue=4096",
             "stratum.ban_score=0",
-            "randomx.mode=light",
+            f"randomx.mode={mode}",
             f"randomx.threads={threads}",
         ]
         command = [str(zion), "run", "--network", "devnet", "--data-dir", str(self.data)]
@@ -165,6 +168,9 @@ class Miner:
             raise RuntimeError(f"login failed: {reply}")
         self.session: str = reply["result"]["id"]
         self.job: dict[str, Any] = reply["result"]["job"]
+        # replies may take long (a fast-mode dataset is built at the first share): the
+        # reader threads wait without a timeout, the benchmark's waits are bounded
+        self.sock.settimeout(None)
 
     def send(self, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":")).encode() + b"\n"
@@ -189,19 +195,23 @@ class Miner:
         self.send({"id": req_id, "method": "submit", "params": params})
 
     def close(self) -> None:
-        self.file.close()
+        # wake the reader thread first: a blocked read holds the file's lock
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        self.file.close()
 
 
 class Hashes:
-    """RandomX light mode in this process, ``threads`` hashes at a time."""
+    """RandomX in this process (``mode`` as the pool's verifier), ``threads`` hashes at a
+    time."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, mode: str = "light") -> None:
         from zion_plugin_randomx.backend import RandomXCpu
         from zion_plugin_randomx.config import RandomXConfig
 
         self.threads = threads
-        self.backend = RandomXCpu(RandomXConfig(mode="light", threads=threads))
+        self.backend = RandomXCpu(RandomXConfig(mode=mode, threads=threads))
         self.key: bytes | None = None
 
     def shares(
@@ -310,10 +320,10 @@ def miners_part(
 
 def shares_part(args: argparse.Namespace, address: str, workdir: Path) -> dict[str, Any]:
     """Verified shares/s against raw hashes/s, and submit reply latency."""
-    node = Node(address, 10**12, args.threads, workdir)
-    hashes = Hashes(args.threads)
+    node = Node(address, 10**12, args.threads, workdir, args.mode)
+    hashes = Hashes(args.threads, args.mode)
     try:
-        node.wait_ready()
+        node.wait_ready(300.0 if args.mode == "fast" else 60.0)  # a dataset takes a while
         miners = [Miner(node.port, f"s{i}", address) for i in range(64)]
         jobs = [(m, m.job) for m in miners]
         replies: dict[int, float] = {}
@@ -340,6 +350,15 @@ def shares_part(args: argparse.Namespace, address: str, workdir: Path) -> dict[s
         for thread in threads:
             thread.start()
         total = args.saturate + args.idle + int(args.load_seconds * 200)
+        # one share first: the verifier's key (a fast-mode dataset: a minute or more) is
+        # built before anything is timed
+        warm, _ = hashes.shares(jobs, 1)
+        expected[0] = 1
+        done.clear()
+        warm_miner, warm_job, warm_nonce, warm_result = warm[0]
+        warm_miner.submit(5, warm_job, warm_nonce, warm_result)
+        if not done.wait(600):
+            raise RuntimeError("the pool did not answer a share within 10 minutes")
         shares, took = hashes.shares(jobs, args.saturate)
         raw = args.saturate / took
         sent: dict[int, float] = {}
@@ -384,6 +403,7 @@ def shares_part(args: argparse.Namespace, address: str, workdir: Path) -> dict[s
             miner.close()
         return {
             "threads": args.threads,
+            "mode": args.mode,
             "raw_hashes_per_s": round(raw, 2),
             "verified_shares_per_s": round(verified, 2),
             "ratio": round(verified / raw, 3),
@@ -407,23 +427,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=50, help="shares sent one at a time")
     parser.add_argument("--load-seconds", type=float, default=8.0)
     parser.add_argument("--skip-shares", action="store_true")
+    parser.add_argument(
+        "--mode",
+        choices=("light", "fast"),
+        default="light",
+        help="RandomX mode of the pool's verifier and of the raw anchor (shares part)",
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     address = pool_address()
     results: dict[str, Any] = {"code": code_version(FILES), "cpus": os.cpu_count()}
+
+    def save() -> str:  # after every part, so a failure later keeps what was measured
+        text = json.dumps(results, indent=2)
+        if args.json:
+            Path(args.json).write_text(text + "\n")
+        return text
+
     with tempfile.TemporaryDirectory(prefix="zion-bench-pool-") as tmp:
         workdir = Path(tmp)
-        results["miners"] = [
-            miners_part(args, int(n), address, workdir) for n in args.miners.split(",") if n
-        ]
+        results["miners"] = []
+        for count in (int(n) for n in args.miners.split(",") if n):
+            results["miners"].append(miners_part(args, count, address, workdir))
+            save()
         if not args.skip_shares:
             results["shares"] = shares_part(args, address, workdir)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    print(save())
     return 0
 
 
