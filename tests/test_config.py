@@ -21,6 +21,7 @@ from zion_core.config import (
     parse_value,
 )
 from zion_core.errors import ConfigError
+from zion_core.netaddr import endpoint_validator, parse_endpoint
 
 
 @attrs.frozen
@@ -216,3 +217,49 @@ def test_parse_value_takes_one_value_only() -> None:
     assert parse_value("1\nother = 2") == "1\nother = 2"
     assert parse_value("[1, 2]") == [1, 2]
     assert parse_value("plain words") == "plain words"
+
+
+# -- HOST:PORT endpoints ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:3333", ("127.0.0.1", 3333)),
+        ("localhost:0", ("localhost", 0)),
+        ("[::1]:18081", ("::1", 18081)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+    ],
+)
+def test_endpoints_parse(text: str, expected: tuple[str, int]) -> None:
+    assert parse_endpoint(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("127.0.0.1", "must be HOST:PORT"),
+        (":3333", "must be HOST:PORT"),
+        ("host:", "must be HOST:PORT"),
+        ("host:65536", "port 0-65535"),
+        ("host:-1", "must be HOST:PORT"),
+        ("host:12a", "must be HOST:PORT"),
+        ("::1:3333", "IPv6 host in brackets"),
+        ("[]:3333", "must be HOST:PORT"),
+    ],
+)
+def test_bad_endpoints_name_the_setting(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        parse_endpoint(text, what="p2p.bind")
+    assert "p2p.bind" in str(info.value)
+
+
+def test_endpoint_validator_allows_unset() -> None:
+    @attrs.frozen
+    class Section:
+        bind: str = attrs.field(default="", validator=endpoint_validator)
+
+    assert Section().bind == ""
+    assert Section("127.0.0.1:1").bind == "127.0.0.1:1"
+    with pytest.raises(ValueError, match="bind must be HOST:PORT"):
+        Section("nope")

@@ -7,18 +7,12 @@ from typing import Final
 
 import attrs
 
+from zion_core.netaddr import endpoint_validator
+
 DEFAULT_PORTS: Final = {"mainnet": 19181, "testnet": 29181, "devnet": 39181}
 """The default RPC port of each network (the same as the chain's ``rpc_port``, docs/chain.md)."""
 
 DEFAULT_HOST: Final = "127.0.0.1"
-
-
-def _check_bind(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value:
-        return
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"{attribute.name} must be HOST:PORT (port 0-65535), got {value!r}")
 
 
 def _check_networks(
@@ -79,7 +73,7 @@ class RpcConfig:
       disconnected (close code 1008), so a slow client never slows the node.
     """
 
-    bind: str = attrs.field(default="", validator=_check_bind)
+    bind: str = attrs.field(default="", validator=endpoint_validator)
     max_body_bytes: int = attrs.field(
         default=1 << 20, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1024)]
     )
