@@ -264,6 +264,31 @@ def test_hashing_with_an_old_key_after_a_switch(light: RandomXCpu) -> None:
     assert light.hash(VECTORS[0][1]).hex() == VECTORS[0][2]
 
 
+def test_hashing_by_key_without_a_current_key_reuses_the_vm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller that always names the key (a pool verifying shares under a job's seed)
+    keeps its VM while that key's memory is held: no VM is made per hash."""
+    made: list[object] = []
+    real_vm = binding.VM
+
+    def counting_vm(*args: object, **kwargs: object) -> binding.VM:
+        vm = real_vm(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(vm)
+        return vm
+
+    monkeypatch.setattr("zion_plugin_randomx.backend.VM", counting_vm)
+    rx = RandomXCpu(RandomXConfig(mode="light", threads=1))
+    try:
+        for _ in range(3):
+            assert rx.hash(VECTORS[0][1], key=KEY_A).hex() == VECTORS[0][2]
+        assert len(made) == 1
+        assert rx.hash(VECTORS[3][1], key=KEY_B).hex() == VECTORS[3][2]  # rebound, not new
+        assert len(made) == 1
+    finally:
+        rx.close()
+
+
 def test_the_vm_pool_is_bounded_and_lends_each_vm_once() -> None:
     pool = VmPool(2)
     assert pool.borrow() is None and pool.borrow() is None  # two slots to create VMs

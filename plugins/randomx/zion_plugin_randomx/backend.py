@@ -185,7 +185,11 @@ class RandomXCpu:
                 vm.rebind(memory)
             yield vm
         finally:
-            keep = vm is not None and vm.memory is self.keys.current_memory()
+            # a VM stays for the next hash while its key's memory is kept (the current key,
+            # the next one, or one asked for by key such as a pool's seed)
+            keep = vm is not None and (
+                vm.memory is self.keys.current_memory() or self.keys.holds(vm.memory)
+            )
             self._pool.give_back(vm, keep=keep)
 
     def hash(self, blob: bytes, *, key: bytes | None = None) -> bytes:

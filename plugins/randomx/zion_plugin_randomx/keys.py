@@ -99,6 +99,16 @@ class KeyManager:
             return self.get(key)
         return future.result()
 
+    def holds(self, memory: Cache | Dataset) -> bool:
+        """Whether ``memory`` is the ready cache or dataset of a key this manager keeps
+        (a VM bound to it is worth keeping for the next hash under that key)."""
+        with self._lock:
+            futures = list(self._states.values())
+        for future in futures:
+            if future.done() and future.exception() is None and future.result().memory is memory:
+                return True
+        return False
+
     def current_memory(self) -> Cache | Dataset | None:
         """The current key's cache or dataset if it is ready, without building anything."""
         with self._lock:
