@@ -301,6 +301,12 @@ class Listener:
     def zion_block_found(self, block: Any, height: int) -> None:
         self.seen.append(("found", (block, height)))
 
+    @hookimpl
+    def zion_pool_stats(
+        self, stats: Mapping[str, Any], miners: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        self.seen.append(("pool_stats", (stats, miners)))
+
 
 class Faulty:
     @hookimpl(tryfirst=True)
@@ -339,6 +345,17 @@ def test_hook_block_found(make_node) -> None:
     listener = Listener()
     make_node({"l": listener}).emit("block_found", block="b5", height=5)
     assert listener.seen == [("found", ("b5", 5))]
+
+
+def test_hook_pool_stats(make_node) -> None:
+    listener = Listener()
+    stats = {"hashrate": 12.5, "miners": 1, "shares": {"accepted": 3}, "time": 1.5}
+    miners = {"ZiXaddr": {"address": "ZiXaddr", "hashrate": 12.5, "shares": 3}}
+    node = make_node({"l": listener})
+    node.emit("pool_stats", stats=stats, miners=miners)
+    assert listener.seen == [("pool_stats", (stats, miners))]
+    with pytest.raises(TypeError, match="takes miners, stats"):
+        node.emit("pool_stats", stats=stats)
 
 
 def test_emit_rejects_unknown_events_and_wrong_arguments(make_node) -> None:
@@ -520,6 +537,125 @@ def test_hook_register_pool_policies(make_node) -> None:
     shares = [ShareRecord("a", 3, 0.0), ShareRecord("b", 1, 0.0), ShareRecord("a", 1, 0.0)]
     split = policy.split_reward(1000, shares)
     assert split == {"a": 800, "b": 200} and sum(split.values()) <= 1000
+
+
+class DoublingState:
+    def __init__(self, difficulty: int) -> None:
+        self.difficulty = difficulty
+
+
+class Doubling:
+    """Doubles a miner's difficulty at every share; halves it when idle."""
+
+    name = "doubling"
+
+    def new_state(self, difficulty: int, now: float) -> DoublingState:
+        return DoublingState(max(1, difficulty))
+
+    def on_share(self, state: DoublingState, now: float, difficulty: int) -> int | None:
+        state.difficulty *= 2
+        return state.difficulty
+
+    def on_idle(self, state: DoublingState, now: float) -> int | None:
+        state.difficulty = max(1, state.difficulty // 2)
+        return state.difficulty
+
+
+def test_hook_register_vardiff_policies(make_node) -> None:
+    class Plugin:
+        @hookimpl
+        def zion_register_vardiff_policies(self, register: Any, node: Any) -> None:
+            register(Doubling())
+
+    policy = make_node({"p": Plugin()}).registry("vardiff_policy").get("doubling")
+    state = policy.new_state(0, 0.0)
+    assert state.difficulty == 1
+    assert policy.on_share(state, 1.0, 1) == 2 and state.difficulty == 2
+    assert policy.on_idle(state, 99.0) == 1
+
+    class Incomplete:
+        @hookimpl
+        def zion_register_vardiff_policies(self, register: Any, node: Any) -> None:
+            register(type("Half", (), {"name": "half", "new_state": None})())
+
+    with pytest.raises(Exception, match="registered vardiff policy 'half' without 'on_share'"):
+        make_node({"incomplete": Incomplete()})
+
+
+class OneStrike:
+    """Bans an IP address for ``seconds`` at its first fault."""
+
+    name = "one-strike"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until: dict[str, float] = {}
+
+    def admit(self, ip: str, now: float) -> bool:
+        return self.until.get(ip, 0.0) <= now
+
+    def fault(self, ip: str, now: float, reason: str) -> bool:
+        self.until[ip] = now + self.seconds
+        return True
+
+    def accepted(self, ip: str, now: float) -> None:
+        pass
+
+    def banned_count(self, now: float) -> int:
+        return sum(1 for until in self.until.values() if until > now)
+
+
+def test_hook_register_ban_policies(make_node) -> None:
+    class Plugin:
+        @hookimpl
+        def zion_register_ban_policies(self, register: Any, node: Any) -> None:
+            register(OneStrike(seconds=60.0))
+
+    policy = make_node({"p": Plugin()}).registry("ban_policy").get("one-strike")
+    assert policy.admit("10.0.0.1", 0.0)
+    assert policy.fault("10.0.0.1", 1.0, "Invalid share")
+    assert not policy.admit("10.0.0.1", 2.0) and policy.banned_count(2.0) == 1
+    assert policy.admit("10.0.0.1", 61.0) and policy.banned_count(61.0) == 0
+
+
+class EveryOther:
+    """Verifies every other share of each address, every candidate, and all shares of an
+    address after one failed."""
+
+    name = "every-other"
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.cheaters: set[str] = set()
+
+    def should_verify(self, address: str, ip: str, *, difficulty: int, candidate: bool) -> bool:
+        self.seen[address] = self.seen.get(address, 0) + 1
+        return candidate or address in self.cheaters or self.seen[address] % 2 == 1
+
+    def record(self, address: str, ip: str, *, valid: bool) -> None:
+        if not valid:
+            self.cheaters.add(address)
+
+
+def test_hook_register_share_verification_policies(make_node) -> None:
+    class Plugin:
+        @hookimpl
+        def zion_register_share_verification_policies(self, register: Any, node: Any) -> None:
+            register(EveryOther())
+
+    node = make_node({"p": Plugin()})
+    policy = node.registry("share_verification_policy").get("every-other")
+    ask = policy.should_verify
+    assert [ask("a", "ip", difficulty=1, candidate=False) for _ in range(4)] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert ask("a", "ip", difficulty=1, candidate=True)
+    policy.record("a", "ip", valid=False)
+    assert ask("a", "ip", difficulty=1, candidate=False)
+    assert ask("a", "ip", difficulty=1, candidate=False)
 
 
 def test_hook_register_bridges(make_node) -> None:

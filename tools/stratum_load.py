@@ -6,9 +6,10 @@ Run it as its own process, against a pool on loopback::
         --connections 1000 --ramp 500 --duration 30 --submit-rate 20 --json load.json
 
 It opens ``--connections`` TCP connections (``--ramp`` new ones per second), logs each in
-as ``ADDRESS.w<N>`` (XMRig's login request), keeps reading what the pool pushes, and
-answers ``keepalived`` like XMRig. With ``--submit-rate R`` it submits R shares per second
-in all, spread over the miners: each is a real RandomX hash (light mode, the job's
+as ``ADDRESS.w<N>`` (XMRig's login request) and keeps reading what the pool pushes, all
+from one thread with a selector, timestamping each read as it returns (so the generator
+adds little to the latencies it measures). With ``--submit-rate R`` it submits R shares
+per second in all, spread over the miners: each is a real RandomX hash (light mode, the job's
 ``seed_hash`` as the key) of the miner's own blob with a fresh nonce, so the pool's
 verification has real work to check. A share counts as "meeting the target" only when the
 hash does; run the pool with difficulty 1 to have every share accepted.
@@ -32,10 +33,15 @@ the loopback host it is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import ipaddress
 import json
+import queue
 import random
 import resource
+import selectors
+import socket
 import statistics
 import sys
 import threading
@@ -47,8 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import SocketStream
-from anyio.streams.buffered import BufferedByteReceiveStream
+import anyio.to_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -113,11 +118,25 @@ class Miner:
     """One simulated miner's connection state."""
 
     index: int
-    stream: SocketStream | None = None
+    sock: socket.socket | None = None
+    began: float = 0.0
+    connecting: bool = False
     session: str = ""
+    job_line: bytes = b""
+    """The miner's newest job: the raw ``job`` line, or the login reply's job as JSON."""
     job: dict[str, Any] | None = None
     next_id: int = 2
     pending: dict[int, float] = field(default_factory=dict)
+    inbox: bytearray = field(default_factory=bytearray)
+    outbox: bytearray = field(default_factory=bytearray)
+
+    def current_job(self) -> dict[str, Any] | None:
+        """The newest job, parsed when it is first needed."""
+        if self.job_line:
+            message = json.loads(self.job_line)
+            self.job = message.get("params") if isinstance(message, dict) else None
+            self.job_line = b""
+        return self.job
 
 
 class Hasher:
@@ -143,12 +162,33 @@ class Hasher:
         self.backend.close()
 
 
+def job_blob_key(line: bytes) -> str | None:
+    """:func:`template_key` of a pushed ``job`` line, read without parsing the JSON (None
+    when the line is not a job notification)."""
+    if b'"job"' not in line or b'"result"' in line or b'"error"' in line:
+        return None
+    at = line.find(b'"blob"')
+    if at < 0:
+        return None
+    quote = line.find(b'"', line.find(b":", at + 6) + 1)
+    if quote < 0:
+        return None
+    return line[quote + 1 : quote + 1 + 2 * NONCE_OFFSET].decode("ascii", "replace")
+
+
 class Load:
-    """The run: miners, their counters, and the report."""
+    """The run: miners, their counters, and the report.
+
+    All sockets are served by one thread with a selector: connects at the ramp rate,
+    reads, and writes. Each read is timestamped when it returns, and a pushed job line is
+    recorded without parsing its JSON, so the reader adds little to the latencies it
+    measures. Shares are hashed in another thread and handed to the selector thread.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.host = loopback(args.host)
+        self.family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self.miners = [Miner(i) for i in range(args.connections)]
         self.connected = 0
         self.failed: Counter[str] = Counter()
@@ -159,59 +199,119 @@ class Load:
         self.job_arrivals: dict[str, list[float]] = defaultdict(list)
         self.hasher: Hasher | None = Hasher() if args.submit_rate > 0 else None
         self.started = time.monotonic()
+        self.stop = threading.Event()
+        self._outgoing: queue.SimpleQueue[tuple[Miner, bytes]] = queue.SimpleQueue()
+        self._selector = selectors.DefaultSelector()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
 
-    # -- one miner ------------------------------------------------------------------------
+    # -- the selector thread --------------------------------------------------------------
 
-    async def send(self, miner: Miner, message: dict[str, Any]) -> None:
-        assert miner.stream is not None
-        await miner.stream.send(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-
-    async def run_miner(self, miner: Miner) -> None:
-        began = time.monotonic()
-        try:
-            with anyio.fail_after(self.args.connect_timeout):
-                miner.stream = await anyio.connect_tcp(self.host, self.args.port)
-        except (OSError, TimeoutError) as exc:
-            self.failed[type(exc).__name__] += 1
+    def _connect(self, miner: Miner) -> None:
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        miner.began = time.monotonic()
+        code = sock.connect_ex((self.host, self.args.port))
+        if code not in (0, errno.EINPROGRESS):
+            sock.close()
+            self.failed[errno.errorcode.get(code, str(code))] += 1
             return
+        miner.sock, miner.connecting = sock, True
+        self._selector.register(sock, selectors.EVENT_WRITE, miner)
+
+    def _connected(self, miner: Miner) -> None:
+        assert miner.sock is not None
+        code = miner.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.failed[errno.errorcode.get(code, str(code))] += 1
+            self._drop(miner)
+            return
+        miner.connecting = False
         login = f"{self.args.address}.w{miner.index}"
         params = {"login": login, "pass": "x", "agent": AGENT, "algo": ["rx/0"]}
-        try:
-            await self.send(miner, {"id": 1, "jsonrpc": "2.0", "method": "login", "params": params})
-            reader = BufferedByteReceiveStream(miner.stream)
-            while True:
-                line = await reader.receive_until(b"\n", MAX_LINE)
-                self.on_line(miner, json.loads(line), began)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            self.closed_by_pool += 1
-        except anyio.DelimiterNotFound:
-            self.failed["line too long"] += 1
-        except (ValueError, AttributeError, TypeError):
-            self.failed["malformed line from the pool"] += 1
-        finally:
-            if miner.stream is not None:
-                await miner.stream.aclose()
-                miner.stream = None
+        self._send(miner, {"id": 1, "jsonrpc": "2.0", "method": "login", "params": params})
 
-    def on_line(self, miner: Miner, message: dict[str, Any], began: float) -> None:
-        now = time.monotonic()
-        if message.get("method") == "job":
-            job = message.get("params") or {}
-            miner.job = job
-            self.job_arrivals[template_key(job)].append(time.time())
+    def _drop(self, miner: Miner) -> None:
+        if miner.sock is not None:
+            self._selector.unregister(miner.sock)
+            miner.sock.close()
+            miner.sock = None
+
+    def _send(self, miner: Miner, message: dict[str, Any]) -> None:
+        miner.outbox += json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        self._flush(miner)
+
+    def _flush(self, miner: Miner) -> None:
+        if miner.sock is None:
             return
+        try:
+            sent = miner.sock.send(miner.outbox)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.closed_by_pool += 1
+            self._drop(miner)
+            return
+        del miner.outbox[:sent]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if miner.outbox else 0)
+        self._selector.modify(miner.sock, events, miner)
+
+    def _readable(self, miner: Miner) -> None:
+        assert miner.sock is not None
+        try:
+            data = miner.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        arrived = time.time()
+        if not data:
+            self.closed_by_pool += 1
+            self._drop(miner)
+            return
+        inbox = miner.inbox
+        inbox += data
+        while True:
+            end = inbox.find(b"\n")
+            if end < 0:
+                if len(inbox) > MAX_LINE:
+                    self.failed["line too long"] += 1
+                    self._drop(miner)
+                return
+            line = bytes(inbox[:end])
+            del inbox[: end + 1]
+            key = job_blob_key(line)
+            if key is not None:
+                miner.job_line = line
+                self.job_arrivals[key].append(arrived)
+                continue
+            try:
+                message = json.loads(line)
+                self.on_line(miner, message, arrived)
+            except (ValueError, AttributeError, TypeError):
+                self.failed["malformed line from the pool"] += 1
+                self._drop(miner)
+                return
+
+    def on_line(self, miner: Miner, message: dict[str, Any], arrived: float) -> None:
+        now = time.monotonic()
         request_id = message.get("id")
+        if message.get("method") == "job":
+            miner.job, miner.job_line = message.get("params") or {}, b""
+            self.job_arrivals[template_key(miner.job)].append(arrived)
+            return
         if request_id == 1 and not miner.session:
             result = message.get("result")
             if not isinstance(result, dict):
                 self.failed[f"login: {(message.get('error') or {}).get('message')}"] += 1
                 return
             miner.session = str(result.get("id"))
-            miner.job = result.get("job")
+            miner.job, miner.job_line = result.get("job"), b""
             self.connected += 1
-            self.login_ms.append((now - began) * 1000)
+            self.login_ms.append((now - miner.began) * 1000)
             if miner.job:
-                self.job_arrivals[template_key(miner.job)].append(time.time())
+                self.job_arrivals[template_key(miner.job)].append(arrived)
             return
         if isinstance(request_id, int) and request_id in miner.pending:
             self.submit_ms.append((now - miner.pending.pop(request_id)) * 1000)
@@ -221,11 +321,85 @@ class Load:
             else:
                 self.replies[str((message.get("result") or {}).get("status"))] += 1
 
-    # -- shares ---------------------------------------------------------------------------
+    def _handoff(self) -> None:
+        """Send the submissions the hashing thread prepared."""
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            self._wake_read.recv(4096)
+        while True:
+            try:
+                miner, payload = self._outgoing.get_nowait()
+            except queue.Empty:
+                return
+            if miner.sock is not None and not miner.connecting:
+                miner.outbox += payload
+                self._flush(miner)
+
+    def run_blocking(self) -> dict[str, Any]:
+        """The whole run in the calling thread (see the class's description)."""
+        args = self.args
+        deadline = self.started + args.duration
+        submitter = None
+        if self.hasher is not None:
+            submitter = threading.Thread(target=self.submitter, daemon=True)
+            submitter.start()
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        next_miner, last_progress, last_expiry = 0, self.started, self.started
+        try:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                while (
+                    next_miner < len(self.miners) and now >= self.started + next_miner / args.ramp
+                ):
+                    self._connect(self.miners[next_miner])
+                    next_miner += 1
+                timeout = deadline - now
+                if next_miner < len(self.miners):
+                    timeout = min(timeout, self.started + next_miner / args.ramp - now)
+                for key, events in self._selector.select(max(0.0, min(timeout, 0.5))):
+                    miner = key.data
+                    if miner is None:
+                        self._handoff()
+                    elif miner.connecting:
+                        self._connected(miner)
+                    else:
+                        if events & selectors.EVENT_READ and miner.sock is not None:
+                            self._readable(miner)
+                        if events & selectors.EVENT_WRITE and miner.sock is not None:
+                            self._flush(miner)
+                if time.monotonic() - last_expiry >= 0.5:
+                    last_expiry = time.monotonic()
+                    self._expire_connects(last_expiry)
+                if time.monotonic() - last_progress >= 5:
+                    last_progress = time.monotonic()
+                    self.progress()
+        finally:
+            self.stop.set()
+            if submitter is not None:
+                submitter.join(timeout=30)
+            for miner in self.miners:
+                self._drop(miner)
+            self._selector.close()
+            self._wake_read.close()
+            self._wake_write.close()
+            if self.hasher is not None:
+                self.hasher.close()
+        return self.report()
+
+    def _expire_connects(self, now: float) -> None:
+        limit = self.args.connect_timeout
+        for miner in self.miners:
+            if miner.connecting and miner.sock is not None and now - miner.began > limit:
+                self.failed["TimeoutError"] += 1
+                self._drop(miner)
+                miner.connecting = False
+
+    # -- shares (the hashing thread) ------------------------------------------------------
 
     def share(self, miner: Miner) -> tuple[str, str] | None:
         """A nonce and the real RandomX hash of the miner's blob with it."""
-        job, hasher = miner.job, self.hasher
+        job, hasher = miner.current_job(), self.hasher
         if not job or hasher is None:
             return None
         blob = bytearray(bytes.fromhex(job["blob"]))
@@ -234,65 +408,59 @@ class Load:
         result = hasher.hash(bytes.fromhex(job["seed_hash"]), bytes(blob))
         return nonce.hex(), result.hex()
 
-    async def submitter(self) -> None:
+    def submitter(self) -> None:
         interval = 1.0 / self.args.submit_rate
-        limiter = anyio.CapacityLimiter(1)
-        while True:
-            ready = [m for m in self.miners if m.session and m.job and m.stream is not None]
+        while not self.stop.is_set():
+            ready = [m for m in self.miners if m.session and m.sock is not None]
             if not ready:
-                await anyio.sleep(0.1)
+                self.stop.wait(0.1)
                 continue
             miner = random.choice(ready)
-            shared = await anyio.to_thread.run_sync(self.share, miner, limiter=limiter)
-            if shared is not None and miner.stream is not None and miner.job is not None:
+            try:
+                shared = self.share(miner)
+            except (ValueError, KeyError, TypeError):
+                shared = None
+            job = miner.job
+            if shared is not None and job is not None:
                 nonce, result = shared
-                if not meets_target(result, miner.job["target"]):
+                if not meets_target(result, job["target"]):
                     self.replies["(not sent: below the job's target)"] += 1
                 else:
                     request_id = miner.next_id
                     miner.next_id += 1
-                    miner.pending[request_id] = time.monotonic()
                     params = {
                         "id": miner.session,
-                        "job_id": miner.job["job_id"],
+                        "job_id": job["job_id"],
                         "nonce": nonce,
                         "result": result,
                         "algo": "rx/0",
                     }
                     message = {"id": request_id, "jsonrpc": "2.0", "method": "submit"}
-                    try:
-                        await self.send(miner, {**message, "params": params})
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                        miner.pending.pop(request_id, None)
-            await anyio.sleep(interval)
+                    payload = json.dumps({**message, "params": params}, separators=(",", ":"))
+                    miner.pending[request_id] = time.monotonic()
+                    self._outgoing.put((miner, payload.encode() + b"\n"))
+                    with contextlib.suppress(BlockingIOError, OSError):
+                        self._wake_write.send(b"\0")
+            self.stop.wait(interval)
 
     # -- the run --------------------------------------------------------------------------
 
-    async def progress(self) -> None:
-        while True:
-            await anyio.sleep(5)
-            elapsed = time.monotonic() - self.started
-            print(
-                f"[{elapsed:6.1f} s] logged in {self.connected}/{len(self.miners)}, "
-                f"failed {sum(self.failed.values())}, closed by the pool {self.closed_by_pool}, "
-                f"replies {sum(self.replies.values())}",
-                file=sys.stderr,
-                flush=True,
-            )
+    def progress(self) -> None:
+        elapsed = time.monotonic() - self.started
+        print(
+            f"[{elapsed:6.1f} s] logged in {self.connected}/{len(self.miners)}, "
+            f"failed {sum(self.failed.values())}, closed by the pool {self.closed_by_pool}, "
+            f"replies {sum(self.replies.values())}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def run(self) -> dict[str, Any]:
-        with anyio.move_on_after(self.args.duration):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self.progress)
-                if self.args.submit_rate > 0:
-                    tg.start_soon(self.submitter)
-                for miner in self.miners:
-                    tg.start_soon(self.run_miner, miner)
-                    await anyio.sleep(1.0 / self.args.ramp)
-                await anyio.sleep_forever()
-        if self.hasher is not None:
-            self.hasher.close()
-        return self.report()
+        """:meth:`run_blocking` in a worker thread (stopped if the caller is cancelled)."""
+        try:
+            return await anyio.to_thread.run_sync(self.run_blocking)
+        finally:
+            self.stop.set()
 
     def broadcasts(self) -> dict[str, Any]:
         quorum = max(1, int(self.args.broadcast_quorum * max(1, self.connected)))
@@ -349,7 +517,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit(args.connections + 64)
-    report = anyio.run(Load(args).run)
+    report = Load(args).run_blocking()
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:

@@ -55,6 +55,22 @@ REGISTRIES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "storage": ("zion_register_storages", ("open",), "backends.storage"),
     "transport": ("zion_register_transports", ("connect", "listen"), "backends.transport"),
     "pool_policy": ("zion_register_pool_policies", ("split_reward",), "backends.pool_policy"),
+    # selected by the pool plugin's own configuration ([stratum] vardiff_policy...)
+    "vardiff_policy": (
+        "zion_register_vardiff_policies",
+        ("new_state", "on_share", "on_idle"),
+        None,
+    ),
+    "ban_policy": (
+        "zion_register_ban_policies",
+        ("admit", "fault", "accepted", "banned_count"),
+        None,
+    ),
+    "share_verification_policy": (
+        "zion_register_share_verification_policies",
+        ("should_verify", "record"),
+        None,
+    ),
     "bridge": ("zion_register_bridges", ("chain", "status"), None),
     "service": ("zion_register_services", ("run",), None),
     "rpc_method": ("zion_register_rpc_methods", ("handler",), None),

@@ -12,7 +12,7 @@ The specifications live in one module per domain:
 - :mod:`zion_hookspecs.lifecycle`: configuration, services, CLI commands, RPC methods,
   status panels, metrics, diagnostics
 - :mod:`zion_hookspecs.events`: block connected/disconnected, transaction accepted,
-  share accepted, block found
+  share accepted, block found, pool statistics
 - :mod:`zion_hookspecs.consensus`, :mod:`~zion_hookspecs.hashing`,
   :mod:`~zion_hookspecs.storage`, :mod:`~zion_hookspecs.transport`,
   :mod:`~zion_hookspecs.pool`, :mod:`~zion_hookspecs.bridge`: the backends
@@ -28,10 +28,12 @@ from importlib.metadata import PackageNotFoundError, version
 from . import bridge, consensus, events, hashing, lifecycle, pool, storage, transport
 from ._markers import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from .types import (
+    BanPolicy,
     Bridge,
     BridgeStatus,
     ConsensusRules,
     DiagnosticsReport,
+    DifficultyState,
     HashBackend,
     HashCapabilities,
     MetricSample,
@@ -45,10 +47,12 @@ from .types import (
     RpcMethod,
     Service,
     ShareRecord,
+    ShareVerificationPolicy,
     StatusPanel,
     Storage,
     StorageBackend,
     Transport,
+    VardiffPolicy,
 )
 
 SPEC_MODULES = (lifecycle, events, consensus, hashing, storage, transport, pool, bridge)
@@ -63,10 +67,12 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PROJECT_NAME",
     "SPEC_MODULES",
+    "BanPolicy",
     "Bridge",
     "BridgeStatus",
     "ConsensusRules",
     "DiagnosticsReport",
+    "DifficultyState",
     "HashBackend",
     "HashCapabilities",
     "MetricSample",
@@ -80,10 +86,12 @@ __all__ = [
     "RpcMethod",
     "Service",
     "ShareRecord",
+    "ShareVerificationPolicy",
     "StatusPanel",
     "Storage",
     "StorageBackend",
     "Transport",
+    "VardiffPolicy",
     "__version__",
     "hookimpl",
     "hookspec",

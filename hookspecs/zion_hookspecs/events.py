@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ._markers import hookspec
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .types import ShareRecord
 
 
@@ -38,3 +40,17 @@ def zion_share_accepted(share: ShareRecord) -> None:
 @hookspec
 def zion_block_found(block: Any, height: int) -> None:
     """This node's pool or miner found a block that the node accepted."""
+
+
+@hookspec
+def zion_pool_stats(stats: Mapping[str, Any], miners: Mapping[str, Mapping[str, Any]]) -> None:
+    """A periodic snapshot of the pool's statistics, JSON-shaped and read-only.
+
+    ``stats`` is the pool as a whole (what the ``pool_stats`` RPC method returns, plus
+    ``connected``, ``time``, when the snapshot was taken, and ``interval_seconds``);
+    ``miners`` maps each address the pool knows (logged in, with shares accepted since the
+    pool started, or with a balance) to its snapshot: ``hashrate``, ``shares``,
+    ``workers``, ``balance``, ``blocks_found``, ``last_share_at``, ``time``. Emitted every
+    ``[stratum] stats_interval_seconds`` and soon after a block is found; handlers must
+    not change either mapping.
+    """

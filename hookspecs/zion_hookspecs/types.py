@@ -98,6 +98,9 @@ RegistryKind = Literal[
     "storage",
     "transport",
     "pool_policy",
+    "vardiff_policy",
+    "ban_policy",
+    "share_verification_policy",
     "bridge",
     "rpc_method",
     "status_panel",
@@ -276,6 +279,99 @@ class PoolPolicy(Protocol):
         ...
 
 
+class DifficultyState(Protocol):
+    """One miner's variable-difficulty state: what :meth:`VardiffPolicy.new_state` returns.
+
+    The pool reads ``difficulty`` (the miner's current share difficulty) whenever it
+    makes the miner a job; the rest of the object is the policy's own.
+    """
+
+    @property
+    def difficulty(self) -> int: ...
+
+
+class VardiffPolicy(Protocol):
+    """A variable share-difficulty rule for the pool (``default``...).
+
+    One object serves every miner; each miner's state is what :meth:`new_state` returned,
+    passed back to the other methods. Times are the pool's monotonic clock, in seconds.
+    Methods are called on the event loop and must be quick.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def new_state(self, difficulty: int, now: float) -> DifficultyState:
+        """The state of a miner logging in at ``now`` and asking for ``difficulty`` (the
+        port's start difficulty, or a fixed one); the policy may clamp it."""
+        ...
+
+    def on_share(self, state: Any, now: float, difficulty: int) -> int | None:
+        """Record an accepted share of ``difficulty``; the new difficulty (already set
+        in ``state.difficulty``) when the miner must get a new job, else None."""
+        ...
+
+    def on_idle(self, state: Any, now: float) -> int | None:
+        """Called for every miner when a new job goes out: lower the difficulty of a
+        miner whose shares stopped coming, like :meth:`on_share`."""
+        ...
+
+
+class BanPolicy(Protocol):
+    """A misbehaviour rule for the pool (``score``...): which IP addresses it refuses.
+
+    The object keeps the state of one node's pool. ``now`` is the pool's monotonic clock,
+    in seconds. Methods are called on the event loop and must be quick; the state they
+    keep should be bounded.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def admit(self, ip: str, now: float) -> bool:
+        """Whether a new connection from ``ip`` may be served (False while it is banned)."""
+        ...
+
+    def fault(self, ip: str, now: float, reason: str) -> bool:
+        """Count one fault of ``ip``: ``reason`` is the error answered (``Invalid share``,
+        ``Low difficulty share``...) or ``malformed`` for a bad request line. True when
+        this fault got ``ip`` banned: the pool then closes the connection."""
+        ...
+
+    def accepted(self, ip: str, now: float) -> None:
+        """Count one accepted share of ``ip`` (a policy may forgive faults for it)."""
+        ...
+
+    def banned_count(self, now: float) -> int:
+        """How many IP addresses are banned at ``now`` (for statistics)."""
+        ...
+
+
+class ShareVerificationPolicy(Protocol):
+    """Which shares the pool checks with RandomX (``all``, ``sampled``...).
+
+    A share passes every cheap check first (job, nonce, duplicate, the claimed result
+    against the share target). The pool then asks :meth:`should_verify`, once per share,
+    and reports each RandomX check with :meth:`record`. A share not verified is accepted
+    with the miner's claimed result. The pool verifies a block candidate (a claimed
+    result meeting the network difficulty) whatever this answers. The object keeps the
+    state of one node's pool, and that state should be bounded.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def should_verify(self, address: str, ip: str, *, difficulty: int, candidate: bool) -> bool:
+        """Whether to hash the share of ``address`` from ``ip`` at share ``difficulty``;
+        ``candidate``: its claimed result meets the network difficulty."""
+        ...
+
+    def record(self, address: str, ip: str, *, valid: bool) -> None:
+        """The outcome of one RandomX check: ``valid`` False means the share was fake
+        (the miner is also charged a fault by the ban policy)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeStatus:
     """A bridge's health, for status panels and RPC."""
@@ -366,10 +462,12 @@ class DiagnosticsReport(Protocol):
 
 
 __all__ = [
+    "BanPolicy",
     "Bridge",
     "BridgeStatus",
     "ConsensusRules",
     "DiagnosticsReport",
+    "DifficultyState",
     "HashBackend",
     "HashCapabilities",
     "MetricSample",
@@ -385,8 +483,10 @@ __all__ = [
     "RpcMethod",
     "Service",
     "ShareRecord",
+    "ShareVerificationPolicy",
     "StatusPanel",
     "Storage",
     "StorageBackend",
     "Transport",
+    "VardiffPolicy",
 ]

@@ -1,6 +1,7 @@
 """Access control and live events of the node API, against a real devnet node served by
 ``node.serve`` on 127.0.0.1: the admin token, restricted mode, per-IP rate limits, CORS,
-and the WebSocket event stream (new tip, pooled transaction, block found, slow clients).
+and the WebSocket event stream (new tip, pooled transaction, block found, pool and miner
+statistics, slow clients, refused queries).
 
 The WebSocket client is wsproto (the sans-IO protocol library Hypercorn uses) over an anyio
 TCP stream, so the tests run on asyncio and trio alike.
@@ -266,8 +267,9 @@ async def test_websocket_streams_new_tips_transactions_and_found_blocks(
                 assert isinstance(hello, dict) and hello["event"] == "hello"
                 assert hello["data"]["network"] == "devnet" and hello["data"]["height"] == 0
                 assert hello["data"]["events"] == sorted(
-                    ["new_tip", "reorg", "mempool_tx", "block_found"]
+                    ["new_tip", "reorg", "mempool_tx", "block_found", "pool_stats"]
                 )
+                assert hello["data"]["miners"] == []
                 async with httpx.AsyncClient(base_url=node.url) as client:
                     block = await mine_one(client)
                 tip = await ws.receive()
@@ -339,9 +341,81 @@ async def test_websocket_limits_and_bad_event_names(make_node: Callable[..., Any
                 second = await WsClient.open(node.rpc.port)
                 assert second == 403  # refused before the handshake completes
                 bad = await WsClient.open(node.rpc.port, "/ws?events=new_tip,nonsense")
-                assert bad == 403
+                assert bad == 400  # a bad request, answered before the handshake
         finally:
             await first.close()
+
+
+async def ws_refusal(port: int, target: str) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON body with which the handshake for ``target`` was refused."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        connection = WSConnection(ConnectionType.CLIENT)
+        await stream.send(connection.send(Request(host=f"127.0.0.1:{port}", target=target)))
+        status, body = 0, b""
+        with anyio.fail_after(30):
+            while True:
+                connection.receive_data(await stream.receive())
+                for event in connection.events():
+                    if isinstance(event, RejectConnection):
+                        status = event.status_code
+                        if not event.has_body:
+                            return status, {}
+                    elif isinstance(event, RejectData):
+                        body += event.data
+                        if event.body_finished:
+                            return status, json.loads(body)
+                    else:
+                        raise AssertionError(f"{target} was not refused: {event}")
+
+
+MINERS = [str(WalletKeys.from_seed(bytes([n]) * 32).address("devnet")) for n in range(1, 10)]
+
+
+async def test_websocket_follows_pool_miners_by_address(make_node: Callable[..., Any]) -> None:
+    mine, other = MINERS[:2]
+    async with served(make_node) as node:
+        port = node.rpc.port
+        status, body = await ws_refusal(port, "/ws?events=pool_stats,pool_miner")
+        assert status == 400 and body["status"] == "Failed"
+        assert body["reason"] == "pool_miner needs miner=ADDRESS (at most 8)"
+        status, body = await ws_refusal(port, "/ws?events=pool_miner&miner=ZiNotAnAddress")
+        assert status == 400 and body["reason"].startswith("miner ZiNotAnAddress: invalid")
+        nine = "&".join(f"miner={address}" for address in MINERS)
+        status, body = await ws_refusal(port, f"/ws?{nine}")
+        assert status == 400 and body["reason"] == "miner: at most 8 addresses per client"
+        ws = await WsClient.open(port, f"/ws?events=pool_stats,pool_miner&miner={mine}")
+        everything = await WsClient.open(port, "/ws")
+        assert isinstance(ws, WsClient) and isinstance(everything, WsClient)
+        try:
+            with anyio.fail_after(30):
+                hello = await ws.receive()
+                assert hello["data"]["events"] == ["pool_miner", "pool_stats"]
+                assert hello["data"]["miners"] == [mine]
+                assert (await everything.receive())["event"] == "hello"
+                while len(node.rpc.hub.subscriptions) < 2:
+                    await anyio.sleep(0.01)
+                stats = {"hashrate": 3.5, "shares": {"accepted": 7}, "time": 1.0}
+                miners = {
+                    mine: {"address": mine, "shares": 5},
+                    other: {"address": other, "shares": 2},
+                }
+                node.node.emit("pool_stats", stats=stats, miners=miners)
+                assert await ws.receive() == {"event": "pool_stats", "data": stats}
+                assert await ws.receive() == {"event": "pool_miner", "data": miners[mine]}
+                assert await everything.receive() == {"event": "pool_stats", "data": stats}
+                async with httpx.AsyncClient(base_url=node.url) as client:
+                    await mine_one(client)
+                # a new tip reaches only the client that takes every event; a snapshot
+                # without the followed address sends it no pool_miner
+                assert (await everything.receive())["event"] == "new_tip"
+                node.node.emit("pool_stats", stats=stats, miners={other: miners[other]})
+                assert await ws.receive() == {"event": "pool_stats", "data": stats}
+                node.node.emit("pool_stats", stats={**stats, "time": 2.0}, miners=miners)
+                assert (await ws.receive())["data"]["time"] == 2.0
+                assert (await ws.receive())["data"] == miners[mine]
+        finally:
+            await ws.close()
+            await everything.close()
 
 
 async def test_subscribers_are_closed_with_1001_when_the_node_stops(

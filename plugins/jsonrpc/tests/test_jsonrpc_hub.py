@@ -1,22 +1,33 @@
-"""Unit tests of the event hub, the event messages and the rate limiter's buckets."""
+"""Unit tests of the event hub, the event messages (the pool's statistics and the miners'
+included), the ``/ws`` query's parsing and the rate limiter's buckets."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from zion_core.chain.keys import WalletKeys
 from zion_plugin_jsonrpc.access import AdminGate, TokenBuckets
 from zion_plugin_jsonrpc.events import (
+    EVENT_NAMES,
+    MAX_MINERS,
     EventHub,
     EventListener,
     Subscription,
     TooManySubscribersError,
     parse_events,
+    parse_miners,
+    parse_subscription,
 )
+
+ADDRESSES = [str(WalletKeys.from_seed(bytes([n]) * 32).address("devnet")) for n in range(10)]
+MAINNET = str(WalletKeys.from_seed(bytes([1]) * 32).address("mainnet"))
 
 
 @pytest.fixture
@@ -29,8 +40,8 @@ def hubs() -> Iterator[Callable[..., EventHub]]:
         opened: list[Subscription] = []
         subscribe = hub.subscribe
 
-        def tracking(events: frozenset[str]) -> Subscription:
-            subscription = subscribe(events)
+        def tracking(events: frozenset[str], miners: tuple[str, ...] = ()) -> Subscription:
+            subscription = subscribe(events, miners)
             opened.append(subscription)
             return subscription
 
@@ -54,8 +65,9 @@ def fake_block(tag: int) -> Any:
     )
 
 
-def drain(hub: EventHub) -> list[dict[str, Any]]:
-    (subscription,) = hub.subscriptions
+def drain(hub: EventHub, subscription: Subscription | None = None) -> list[dict[str, Any]]:
+    if subscription is None:
+        (subscription,) = hub.subscriptions
     out = []
     while True:
         try:
@@ -140,3 +152,109 @@ def test_admin_gate_compares_bearer_tokens() -> None:
     assert not gate.authorized({"authorization": "Bearer tok2"})
     assert not gate.authorized({"authorization": "Basic tok"})
     assert not gate.authorized({})
+
+
+# -- the pool's statistics -------------------------------------------------------------------
+
+
+def miner_stats(address: str, shares: int) -> dict[str, Any]:
+    return {"address": address, "shares": shares, "workers": [{"name": "rig", "shares": shares}]}
+
+
+POOL = {"hashrate": 12.5, "shares": {"accepted": 6}, "status": "OK"}
+
+
+def test_pool_stats_go_to_subscribers_and_each_miner_only_to_its_followers(
+    hubs: Callable[..., EventHub],
+) -> None:
+    a, b, c = ADDRESSES[:3]
+    hub = hubs(max_clients=8, queue_size=16)
+    one = hub.subscribe(*parse_subscription("pool_stats,pool_miner", [a], "devnet"))
+    two = hub.subscribe(*parse_subscription("pool_miner", [f"{b},{a}"], "devnet"))
+    everything = hub.subscribe(*parse_subscription(None, [], "devnet"))
+    tips = hub.subscribe(*parse_subscription("new_tip", [], "devnet"))
+    unknown = hub.subscribe(*parse_subscription(None, [ADDRESSES[5]], "devnet"))
+    miners = MappingProxyType(  # read-only views are encoded like dicts
+        {a: MappingProxyType(miner_stats(a, 4)), b: miner_stats(b, 2), c: miner_stats(c, 0)}
+    )
+    EventListener(hub).zion_pool_stats(MappingProxyType(POOL), miners)
+    assert drain(hub, one) == [
+        {"event": "pool_stats", "data": POOL},
+        {"event": "pool_miner", "data": miner_stats(a, 4)},
+    ]
+    assert drain(hub, two) == [  # in the order asked for; no pool_stats
+        {"event": "pool_miner", "data": miner_stats(b, 2)},
+        {"event": "pool_miner", "data": miner_stats(a, 4)},
+    ]
+    assert drain(hub, everything) == [{"event": "pool_stats", "data": POOL}]
+    assert drain(hub, tips) == []
+    assert drain(hub, unknown) == [{"event": "pool_stats", "data": POOL}]  # not a pool miner
+
+
+def test_a_miners_message_is_encoded_once_for_all_its_followers(
+    hubs: Callable[..., EventHub],
+) -> None:
+    hub = hubs(max_clients=4, queue_size=4)
+    followers = [hub.subscribe(frozenset({"pool_miner"}), (ADDRESSES[0],)) for _ in range(3)]
+    hub.publish_miners({ADDRESSES[0]: miner_stats(ADDRESSES[0], 1)})
+    first, second, third = (f.receive.receive_nowait() for f in followers)
+    assert first is second is third
+
+
+def test_a_follower_that_falls_behind_is_dropped(hubs: Callable[..., EventHub]) -> None:
+    hub = hubs(max_clients=2, queue_size=2)
+    slow = hub.subscribe(frozenset({"pool_stats", "pool_miner"}), tuple(ADDRESSES[:3]))
+    steady = hub.subscribe(frozenset({"pool_miner"}), (ADDRESSES[0],))
+    EventListener(hub).zion_pool_stats(
+        POOL, {address: miner_stats(address, 1) for address in ADDRESSES}
+    )
+    # pool_stats and the first miner fill the queue of two: the second drops the client
+    assert slow.dropped and hub.dropped == 1 and hub.subscriptions == {steady}
+    assert [m["data"]["address"] for m in drain(hub, steady)] == [ADDRESSES[0]]
+
+
+def test_ws_query_events_and_miners() -> None:
+    a, b = ADDRESSES[:2]
+    assert "pool_stats" in EVENT_NAMES and "pool_miner" in EVENT_NAMES
+    events, miners = parse_subscription(None, [], "devnet")
+    assert events == set(EVENT_NAMES) - {"pool_miner"} and miners == ()
+    events, miners = parse_subscription("", [a, f" {b} ,{a}", b], "devnet")
+    assert events == set(EVENT_NAMES) and miners == (a, b)
+    assert parse_subscription("pool_miner", [a], "devnet") == (frozenset({"pool_miner"}), (a,))
+    with pytest.raises(ValueError, match="pool_miner needs miner=ADDRESS"):
+        parse_subscription("pool_stats,pool_miner", [], "devnet")
+    with pytest.raises(ValueError, match="comes with the pool_miner event"):
+        parse_subscription("new_tip", [a], "devnet")
+    with pytest.raises(ValueError, match="unknown event"):
+        parse_subscription("pool_miners", [a], "devnet")
+
+
+def test_ws_query_refuses_bad_and_too_many_addresses() -> None:
+    assert parse_miners(ADDRESSES[:MAX_MINERS], "devnet") == tuple(ADDRESSES[:MAX_MINERS])
+    with pytest.raises(ValueError, match=f"at most {MAX_MINERS} addresses"):
+        parse_miners(ADDRESSES[: MAX_MINERS + 1], "devnet")
+    with pytest.raises(ValueError, match="at most"):
+        parse_miners([",".join(ADDRESSES)], "devnet")
+    with pytest.raises(ValueError, match="miner ZiBad: invalid address"):
+        parse_miners(["ZiBad"], "devnet")
+    with pytest.raises(ValueError, match="mainnet"):
+        parse_miners([MAINNET], "devnet")
+    mistyped = ADDRESSES[0][:-1] + ("1" if ADDRESSES[0][-1] != "1" else "2")
+    with pytest.raises(ValueError, match="mistyped"):
+        parse_miners([mistyped], "devnet")
+    with pytest.raises(ValueError, match=r"not an address \(100000 characters\)"):
+        parse_miners(["Z" * 100_000], "devnet")  # refused before any decoding
+
+
+@given(st.lists(st.text(max_size=120), max_size=12))
+def test_ws_query_miners_are_addresses_or_a_value_error(values: list[str]) -> None:
+    try:
+        miners = parse_miners(values, "devnet")
+    except ValueError:
+        return
+    assert miners == ()  # random text is never an address
+
+
+@given(st.lists(st.sampled_from(ADDRESSES[:MAX_MINERS]), max_size=20))
+def test_ws_query_miners_keep_the_first_of_repeats(values: list[str]) -> None:
+    assert parse_miners(values, "devnet") == tuple(dict.fromkeys(values))

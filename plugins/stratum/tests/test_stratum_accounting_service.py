@@ -24,6 +24,7 @@ from zion_plugin_stratum.accounting import (
     POOL_STATS_SCHEMA,
     PoolAccounting,
     WalletRpcClient,
+    WalletUnansweredError,
 )
 from zion_plugin_stratum.payouts import (
     Destination,
@@ -280,17 +281,41 @@ def test_the_wallet_client_tells_a_refusal_from_no_answer() -> None:
     def crash(params: Any) -> dict[str, Any]:
         raise OSError("disk gone")
 
+    def listing(*entries: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+        def get_transfers(params: Any) -> dict[str, Any]:
+            assert params == {"out": True, "pending": True, "failed": True}
+            return {"pending": [e for e in entries if e["type"] != "failed"], "failed": []}
+
+        return get_transfers
+
     destinations = [Destination(address=MINER_ADDRESS, amount=5)]
     assert WalletRpcClient(_Methods(transfer=ok)).transfer(destinations, "k1") == "ab" * 32
     assert calls == [
         {"destinations": [{"address": MINER_ADDRESS, "amount": 5}], "idempotency_key": "k1"}
     ]
+    wallet = WalletRpcClient(_Methods(transfer=refuse, get_transfers=listing()))
     with pytest.raises(TransferRefusedError, match="not enough money"):
-        WalletRpcClient(_Methods(transfer=refuse)).transfer(destinations, "k2")
+        wallet.transfer(destinations, "k2")
     with pytest.raises(OSError, match="disk gone"):
         WalletRpcClient(_Methods(transfer=crash)).transfer(destinations, "k3")
+    # an error, but the wallet journaled a transaction under the key: that is the answer
+    journaled = {"txid": "cd" * 32, "type": "pending", "idempotency_key": "k4"}
+    wallet = WalletRpcClient(_Methods(transfer=refuse, get_transfers=listing(journaled)))
+    assert wallet.transfer(destinations, "k4") == "cd" * 32
+    with pytest.raises(TransferRefusedError):
+        wallet.transfer(destinations, "k5")
+    # an error and no list to check it against: unknown, not a refusal
+    with pytest.raises(WalletUnansweredError, match="outcome is unknown"):
+        WalletRpcClient(_Methods(transfer=refuse)).transfer(destinations, "k6")
 
-    def listing(params: Any) -> dict[str, Any]:
-        return {"out": []}
+    assert WalletRpcClient(_Methods(get_transfers=listing())).get_transfers() == {
+        "pending": [],
+        "failed": [],
+    }
+    assert WalletRpcClient(_Methods()).spendable() is None
 
-    assert WalletRpcClient(_Methods(get_transfers=listing)).get_transfers() == {"out": []}
+    def balance(params: Any) -> dict[str, Any]:
+        return {"unlocked_balance": 1_000, "balance": 5_000}
+
+    assert WalletRpcClient(_Methods(get_balance=balance), lambda: 300).spendable() == 700
+    assert WalletRpcClient(_Methods(get_balance=balance), lambda: 3_000).spendable() == 0

@@ -11,7 +11,7 @@ import pytest
 from stratum_testkit import MINER_ADDRESS, served_pool
 
 from zion_core.chain.block import Block, BlockHeader, MinerTx, tree_hash
-from zion_plugin_stratum import protocol
+from zion_plugin_stratum import protocol, server
 from zion_plugin_stratum.jobs import BlobMaker, branch_root, tree_branch
 from zion_plugin_stratum.server import INLINE_JOBS, Job, Template
 
@@ -65,9 +65,11 @@ def test_jobs_match_the_full_block(txs: int, next_seed: bool) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("chunk", [server.BROADCAST_CHUNK, 16], ids=["one-chunk", "chunks"])
 async def test_a_new_tip_reaches_every_miner_with_a_unique_working_job(
-    make_node: Callable[..., Any],
+    make_node: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
+    monkeypatch.setattr(server, "BROADCAST_CHUNK", chunk)
     async with served_pool(make_node) as pool:
         clients = []
         for index in range(INLINE_JOBS + 6):
@@ -93,3 +95,6 @@ async def test_a_new_tip_reaches_every_miner_with_a_unique_working_job(
         last = clients[-1]
         reply = await last.submit(3, jobs[-1], 11, await pool.pow_hash(jobs[-1], 11))
         assert reply["result"] == {"status": "OK"}
+        miners, seconds = pool.server.broadcasts[-1]
+        assert miners == len(clients) and seconds > 0
+        assert pool.server.stats()["last_broadcast"]["miners"] == len(clients)

@@ -1,9 +1,11 @@
 """``zion-plugin-stratum``: the mining pool (XMRig-compatible Stratum over TCP).
 
 Registers the ``[stratum]`` configuration section, the built-in pool policies (``pplns``,
-``solo``, ``pps``) and, when ``pool_address`` is set, the ``stratum`` service: a Stratum
-server that hands out jobs on the node's chain, verifies every share with RandomX,
-adjusts each miner's difficulty and submits the blocks found; the ``pool-accounting``
+``solo``, ``pps``), the built-in vardiff (``default``), ban (``score``) and
+share-verification (``all``, ``sampled``) policies and, when ``pool_address`` is set, the
+``stratum`` service: a Stratum server that hands out jobs on the node's chain, verifies
+shares with RandomX (every one by default), adjusts each miner's difficulty and submits
+the blocks found; the ``pool-accounting``
 service, which keeps the pool's ledger and pays miners (:mod:`.accounting`); and the RPC
 methods ``pool_stats`` and ``pool_miner_stats``. See docs/pool.md.
 
@@ -18,19 +20,24 @@ from typing import TYPE_CHECKING
 from zion_hookspecs import hookimpl
 
 from .accounting import PoolAccounting, rpc_methods
+from .bans import ScoreBan
 from .config import SECTION, StratumConfig
 from .policies import builtin_policies
 from .server import StratumServer
-from .vardiff import Vardiff, VardiffState
+from .vardiff import Vardiff, VardiffState, default_vardiff
+from .verification import SampledVerification, VerifyAll
 
 if TYPE_CHECKING:
     from zion_hookspecs import (
+        BanPolicy,
         Node,
         PoolPolicy,
         Register,
         RegisterConfigSection,
         RpcMethod,
         Service,
+        ShareVerificationPolicy,
+        VardiffPolicy,
     )
 
 ZION_NEEDS = ("storage", "hasher")
@@ -57,6 +64,26 @@ def zion_register_pool_policies(register: Register[PoolPolicy], node: Node) -> N
 
 
 @hookimpl
+def zion_register_vardiff_policies(register: Register[VardiffPolicy], node: Node) -> None:
+    register(default_vardiff(node.config_section(SECTION)))
+
+
+@hookimpl
+def zion_register_ban_policies(register: Register[BanPolicy], node: Node) -> None:
+    config: StratumConfig = node.config_section(SECTION)
+    register(ScoreBan(config.ban_score, config.ban_seconds))
+
+
+@hookimpl
+def zion_register_share_verification_policies(
+    register: Register[ShareVerificationPolicy], node: Node
+) -> None:
+    config: StratumConfig = node.config_section(SECTION)
+    register(VerifyAll())
+    register(SampledVerification(config.verify_sample_rate, config.verify_trust_shares))
+
+
+@hookimpl
 def zion_register_services(register: Register[Service], node: Node) -> None:
     config: StratumConfig = node.config_section(SECTION)
     if config.pool_address:
@@ -73,4 +100,13 @@ def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None
             register(method)
 
 
-__all__ = ["PoolAccounting", "StratumConfig", "StratumServer", "Vardiff", "VardiffState"]
+__all__ = [
+    "PoolAccounting",
+    "SampledVerification",
+    "ScoreBan",
+    "StratumConfig",
+    "StratumServer",
+    "Vardiff",
+    "VardiffState",
+    "VerifyAll",
+]

@@ -8,24 +8,39 @@ the ledger is closed only once the server has stopped.
   the node's configured storage backend, with the chain's ``coinbase_maturity``. Its
   policy is the ``pool_policy`` registry's entry named by ``[stratum] payout_policy``.
 - Shares: the server awaits :meth:`PoolAccounting.on_share` before it answers a
-  ``submit``. Shares arriving within :data:`BATCH_SECONDS` of each other are written in
-  one ``record_shares`` call in a worker thread (one fsync), and every waiter is
-  released after the write; if the write fails, none of them is acknowledged.
-- Blocks: the server awaits :meth:`PoolAccounting.on_block` once its block is connected;
-  the block is recorded with its template's network difficulty and its coinbase amount.
+  ``submit``. One ``record_shares`` call (one fsync, in a worker thread) runs at a time:
+  a share that finds the ledger idle is written at once, and the shares that arrive
+  during a write are written together by the next one (group commit). Every waiter is
+  released after its write; if the write fails, none of its shares is acknowledged.
+- Blocks, written ahead: before the server hands a block to the node it awaits
+  :meth:`PoolAccounting.on_candidate`, which records the *candidate* (block id, height,
+  finder, the template's network difficulty, the coinbase amount, and the credits of the
+  share window at that instant); once the node connected the block, it awaits
+  :meth:`PoolAccounting.on_block`, which turns the candidate into a found block. At
+  start, and on every new tip, candidates left open are settled against the chain
+  (:meth:`~.ledger.PoolLedger.resolve_candidates`): a crash between the node connecting
+  a pool block and the ledger recording it loses no block and credits none twice.
 - The chain's tip: ``block_connected`` and ``block_disconnected`` wake a task that calls
   ``on_tip`` (under the chain service's lock, in a worker thread), which credits mature
   blocks and reverses orphaned ones, then prunes old shares.
 - Payouts, when on (see ``[stratum] payouts``): ``reconcile()`` at start, then
   ``run_once()`` every ``payout_interval_seconds``, through :class:`WalletRpcClient`,
-  the wallet plugin's RPC method handlers called in process.
+  the wallet plugin's RPC method handlers called in process. A round pays only what the
+  wallet can spend now (its unlocked balance less the network fee); the rest waits.
+- Live statistics: at start, every ``stats_interval_seconds`` and soon after a block is
+  found, one snapshot of the pool and of every miner it knows is built (the server's
+  counters read on the event loop, the ledger read and the miners' snapshots assembled in
+  a worker thread) and emitted as the ``pool_stats`` event, which the jsonrpc plugin
+  forwards to WebSocket subscribers.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
 
@@ -40,20 +55,29 @@ from zion_core.chain.block import Block
 from zion_hookspecs import Node, ReadySignal, RpcMethod, ShareRecord, Storage, hookimpl
 
 from .config import StratumConfig
-from .ledger import PoolLedger
+from .ledger import Balance, PoolLedger
 from .payouts import Destination, PayoutConfig, PayoutEngine, TransferRefusedError
 from .policies import AccountingPolicy
 from .server import StratumServer, Template
+from .upstream import RemoteChainView
 
 logger = logging.getLogger(__name__)
 
-BATCH_SECONDS: Final = 0.005
-"""How long the first share of a batch waits for others before the batch is written."""
+BATCH_SECONDS: Final = 0.0
+"""How long a batch waits for more shares before it is written (none: a batch is written
+as soon as the previous write is done, and collects the shares that arrive meanwhile)."""
+DRAIN_POLL_SECONDS: Final = 0.005
+"""How often :meth:`PoolAccounting.drain` looks whether the last writes are done."""
 BATCH_MAX: Final = 4096
 """The most shares in one batch; a full batch is closed and the next share opens another."""
 TRANSFER_METHOD: Final = "transfer"
 TRANSFERS_METHOD: Final = "get_transfers"
+BALANCE_METHOD: Final = "get_balance"
+TRANSFER_CATEGORIES: Final = {"out": True, "pending": True, "failed": True}
+"""What ``get_transfers`` is asked for: the wallet's own payments, not what it received."""
 ACCOUNTING_METHODS: Final = ("split_block", "window_difficulty", "share_value", "fee_bps")
+STATS_MIN_GAP: Final = 1.0
+"""The shortest time between two statistics snapshots (blocks found in a burst)."""
 
 
 class ShareNotRecordedError(ZionError):
@@ -78,17 +102,31 @@ class RpcMethodRegistry(Protocol):
     def get(self, name: str) -> Any: ...
 
 
+class WalletUnansweredError(ZionError):
+    """The wallet's answer to a transfer could not be told apart from a lost one."""
+
+
 class WalletRpcClient:
     """A :class:`~.payouts.WalletClient` over the wallet plugin's RPC handlers, in process.
 
     The handlers are blocking functions (call this from a worker thread). A wallet error
-    (a :class:`~zion_core.ZionError`) or bad params (``ValueError``, ``TypeError``) is the
-    wallet's answer, a refusal: :class:`~.payouts.TransferRefusedError`. Anything else (an
-    I/O error, a crash inside the handler) leaves the outcome unknown and propagates as is.
+    (a :class:`~zion_core.ZionError`) or bad params (``ValueError``, ``TypeError``) from
+    ``transfer`` is checked against the wallet's transfer list before it counts as a
+    refusal: when the wallet journaled a transaction under the key anyway (it signed it
+    but could not hand it to the node, say), that transaction is the answer, since the
+    wallet may still send it; listed as failed or not listed at all, it is a refusal,
+    :class:`~.payouts.TransferRefusedError`. Anything else (an I/O error, a crash inside
+    the handler, a list that cannot be read) leaves the outcome unknown and propagates.
+
+    ``fee_estimate`` is the network fee of one transfer (the wallet pays the node's
+    minimum fee): :meth:`spendable` deducts it.
     """
 
-    def __init__(self, methods: RpcMethodRegistry) -> None:
+    def __init__(
+        self, methods: RpcMethodRegistry, fee_estimate: Callable[[], int] = lambda: 0
+    ) -> None:
         self.methods = methods
+        self.fee_estimate = fee_estimate
 
     def _call(self, name: str, params: Mapping[str, Any]) -> Any:
         result = self.methods.get(name).handler(dict(params))
@@ -107,13 +145,42 @@ class WalletRpcClient:
         try:
             result = self._call(TRANSFER_METHOD, params)
         except (ZionError, ValueError, TypeError) as refusal:
-            raise TransferRefusedError(str(refusal)) from refusal
+            txid = self._journaled(idempotency_key, refusal)
+            if txid is None:
+                raise TransferRefusedError(str(refusal)) from refusal
+            return txid
         return str(result["tx_hash"])
 
+    def _journaled(self, key: str, error: BaseException) -> str | None:
+        """The transaction the wallet lists under ``key`` though ``transfer`` failed, or
+        ``None`` (a refusal: not listed, or listed as failed)."""
+        try:
+            transfers = self.get_transfers()
+        except Exception as lookup:
+            raise WalletUnansweredError(
+                f"the wallet answered the transfer {key!r} with an error ({error}) and its "
+                f"transfer list cannot be read ({lookup}): the outcome is unknown"
+            ) from lookup
+        for entries in transfers.values():
+            for entry in entries:
+                if entry.get("idempotency_key") == key and entry.get("type") != "failed":
+                    return str(entry["txid"])
+        return None
+
     def get_transfers(self) -> Mapping[str, Sequence[Mapping[str, Any]]]:
-        """The wallet's transfers by category."""
-        result: Mapping[str, Sequence[Mapping[str, Any]]] = self._call(TRANSFERS_METHOD, {})
+        """The wallet's payments by category (``out``, ``pending``, ``failed``)."""
+        result: Mapping[str, Sequence[Mapping[str, Any]]] = self._call(
+            TRANSFERS_METHOD, TRANSFER_CATEGORIES
+        )
         return result
+
+    def spendable(self) -> int | None:
+        """What one transfer may pay now: the unlocked balance less the network fee
+        (``None``: the wallet does not say)."""
+        if BALANCE_METHOD not in self.methods.names():
+            return None
+        unlocked = self._call(BALANCE_METHOD, {})["unlocked_balance"]
+        return max(0, int(unlocked) - int(self.fee_estimate()))
 
 
 def wallet_available(node: Node) -> bool:
@@ -151,10 +218,15 @@ class PoolAccounting:
         self._service: ChainServiceView | None = None
         self._batch: _Batch | None = None
         self._writing = 0
+        self._write_lock = anyio.Lock()
         self._opened: anyio.Event | None = None
         self._tip: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._payout_lock: anyio.Lock | None = None
+        self.next_payout_at: float | None = None
+        """When the next payout round runs (Unix time), while payouts are on."""
+        self._last_share: dict[str, float] = {}
+        self._stats_wake: anyio.Event | None = None
 
     # -- the service ----------------------------------------------------------------------
 
@@ -173,13 +245,19 @@ class PoolAccounting:
                 f"(it lacks {', '.join(missing)})"
             )
         self.policy = policy
-        has_wallet = wallet_available(self.node)
+        if self.config.node:  # the remote node's wallet: when asked for, with its token
+            has_wallet = bool(self.config.node_token or self.config.node_token_file)
+            how = "set [stratum] node_token or node_token_file (the admin token of that node)"
+            unset = False
+        else:
+            has_wallet = wallet_available(self.node)
+            how = "set [wallet] file (the wallet plugin's transfer and get_transfers methods)"
+            unset = has_wallet
         if self.config.payouts and not has_wallet:
             raise ConfigError(
-                "[stratum] payouts is true, but this node has no wallet to pay from: "
-                "set [wallet] file (the wallet plugin's transfer and get_transfers methods)"
+                f"[stratum] payouts is true, but this node has no wallet to pay from: {how}"
             )
-        self.payouts_enabled = has_wallet if self.config.payouts is None else self.config.payouts
+        self.payouts_enabled = unset if self.config.payouts is None else self.config.payouts
 
     async def run(self, *, task_status: ReadySignal) -> None:
         """Hook into the server, report ready, open the ledger once the chain is open."""
@@ -192,7 +270,10 @@ class PoolAccounting:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self.server.on_share = self.on_share
+                self.server.on_candidate = self.on_candidate
                 self.server.on_block = self.on_block
+                if self.config.node:  # no chain events from a remote node: follow the pool's
+                    self.server.on_tip = self._wake
                 task_status.started()
                 service = await self._chain_service()
                 await anyio.to_thread.run_sync(self._open, service)
@@ -200,11 +281,14 @@ class PoolAccounting:
                 tg.start_soon(self._follow_tip)
                 if self.engine is not None:
                     tg.start_soon(self._payouts)
+                tg.start_soon(self._statistics)
                 await anyio.sleep_forever()
         finally:
             unsubscribe()
             self.server.on_share = None
+            self.server.on_candidate = None
             self.server.on_block = None
+            self.server.on_tip = None
             self._task_group = None
             if self._storage is not None:
                 self._storage.close()
@@ -216,13 +300,19 @@ class PoolAccounting:
         while True:
             if self._batch is None and not self._writing:
                 return
-            await anyio.sleep(self.batch_seconds)
+            await anyio.sleep(DRAIN_POLL_SECONDS)
 
     async def _chain_service(self) -> ChainServiceView:
-        services = self.node.registry("service")
-        if "chain" not in services.names():
-            raise ConfigError("the pool's accounting needs the node's chain (a storage backend)")
-        service: ChainServiceView = services.get("chain")
+        service: ChainServiceView
+        if self.config.node:  # the remote node's chain, at the tip of the pool's template
+            service = RemoteChainView.of(self.config, lambda: self.server.template)
+        else:
+            services = self.node.registry("service")
+            if "chain" not in services.names():
+                raise ConfigError(
+                    "the pool's accounting needs the node's chain (a storage backend)"
+                )
+            service = services.get("chain")
         while True:
             if service.chain is not None:
                 self._service = service
@@ -240,7 +330,12 @@ class PoolAccounting:
             if self.payouts_enabled:
                 engine = PayoutEngine(
                     ledger,
-                    WalletRpcClient(self.node.registry("rpc_method")),
+                    WalletRpcClient(
+                        service.wallet_methods()
+                        if isinstance(service, RemoteChainView)
+                        else self.node.registry("rpc_method"),
+                        functools.partial(_min_fee, service),
+                    ),
                     PayoutConfig(threshold=self.config.payout_threshold),
                 )
                 try:
@@ -255,7 +350,7 @@ class PoolAccounting:
             store.close()
             raise
         self._storage, self.ledger = store, ledger
-        self._settle()
+        self._settle(restart=True)
         logger.info(
             "pool ledger %s: policy %s, fee %d bps, payouts %s",
             path,
@@ -287,10 +382,12 @@ class PoolAccounting:
         with anyio.CancelScope(shield=True):
             self._writing += 1
             try:
-                await anyio.sleep(self.batch_seconds)
-                if self._batch is batch:
-                    self._batch = None
-                await anyio.to_thread.run_sync(self._write, batch.shares)
+                async with self._write_lock:  # the shares arriving meanwhile join this batch
+                    if self.batch_seconds > 0:
+                        await anyio.sleep(self.batch_seconds)
+                    if self._batch is batch:
+                        self._batch = None
+                    await anyio.to_thread.run_sync(self._write, batch.shares)
             except Exception as exc:
                 logger.exception("the pool ledger could not record %d share(s)", len(batch.shares))
                 batch.error = exc
@@ -310,6 +407,30 @@ class PoolAccounting:
             self.writes += 1
 
     # -- blocks and the tip ---------------------------------------------------------------
+
+    async def on_candidate(self, template: Template, block: Block, finder: str) -> None:
+        """Write ahead a block the server is about to hand to the node (see the module).
+
+        Errors are logged, never raised: the block is submitted all the same, and
+        :meth:`on_block` then records it from the window as it is by then.
+        """
+        ledger = self.ledger
+        if ledger is None:
+            logger.error("pool block %d found before the ledger was open", template.height)
+            return
+        record = functools.partial(
+            ledger.record_candidate,
+            block.id,
+            template.height,
+            block.miner_tx.amount,
+            network_difficulty=template.difficulty,
+            finder=finder,
+        )
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(record)
+        except Exception:
+            logger.exception("the pool ledger could not write ahead block %d", template.height)
 
     async def on_block(self, template: Template, block: Block, height: int, finder: str) -> None:
         """Record a block of the pool the chain connected, then settle against the tip."""
@@ -362,14 +483,28 @@ class PoolAccounting:
             except Exception:
                 logger.exception("the pool ledger could not follow the chain's tip")
 
-    def _settle(self) -> None:
-        """``on_tip`` against the main chain, then share pruning (worker thread)."""
+    def _settle(self, *, restart: bool = False) -> None:
+        """Open candidates and ``on_tip`` against the main chain, then share pruning
+        (worker thread). ``restart``: nothing is being submitted (at start)."""
         ledger, service = self.ledger, self._service
         if ledger is None or service is None:
             return
         with service.lock:
             chain = service.chain
+            candidates = ledger.resolve_candidates(
+                chain.height,
+                chain.is_main,
+                lambda block_id: chain.block(block_id) is not None,
+                restart=restart,
+            )
             report = ledger.on_tip(chain.height, chain.is_main)
+        # at start, a candidate recorded is a block recovered; later, usually one whose new
+        # tip the follower saw before on_block recorded it (on_block then changes nothing)
+        level = logging.INFO if restart else logging.DEBUG
+        for block_id in candidates.recorded:
+            logger.log(level, "pool block %s recorded from its candidate", block_id.hex()[:16])
+        for block_id in candidates.dropped:
+            logger.info("pool block candidate %s dropped: never main", block_id.hex()[:16])
         for what, ids in (
             ("credited", report.credited),
             ("orphaned", report.orphaned),
@@ -385,6 +520,7 @@ class PoolAccounting:
 
     async def _payouts(self) -> None:
         while True:
+            self.next_payout_at = time.time() + self.config.payout_interval_seconds
             await anyio.sleep(self.config.payout_interval_seconds)
             await self.pay()
 
@@ -456,6 +592,79 @@ class PoolAccounting:
             "payments": payments,
             "blocks_found": sum(1 for b in ledger.blocks() if b.finder == address),
         }
+
+    # -- live statistics ------------------------------------------------------------------
+
+    @hookimpl
+    def zion_share_accepted(self, share: ShareRecord) -> None:
+        """Note the worker's last share (the statistics' ``last_share_at``)."""
+        self._last_share[f"{share.address}.{share.worker or 'default'}"] = share.timestamp
+
+    @hookimpl
+    def zion_block_found(self, block: Any, height: int) -> None:
+        """A block found: publish the statistics soon."""
+        if self._stats_wake is not None:
+            self._stats_wake.set()
+
+    async def _statistics(self) -> None:
+        """Publish at once, then every ``stats_interval_seconds`` or after a block is found,
+        but never twice within :data:`STATS_MIN_GAP` (or the interval, if shorter)."""
+        interval = self.config.stats_interval_seconds
+        while True:
+            self._stats_wake = wake = anyio.Event()  # a block found from now on: next round
+            started = anyio.current_time()
+            await self.publish_stats()
+            await anyio.sleep(min(interval, STATS_MIN_GAP))
+            with anyio.move_on_after(started + interval - anyio.current_time()):
+                await wake.wait()
+
+    async def publish_stats(self) -> None:
+        """Build one snapshot and emit it as the ``pool_stats`` event; errors are logged."""
+        try:
+            stats, miners = await self.snapshot()
+        except Exception:
+            logger.exception("the pool's statistics could not be built")
+            return
+        self.node.emit("pool_stats", stats=stats, miners=miners)
+
+    async def snapshot(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The ``pool_stats`` event's arguments: the pool's statistics and its miners'.
+
+        The server's counters are read here, on the event loop; the ledger is read and the
+        snapshots are assembled in a worker thread.
+        """
+        counters = self.server.stats()
+        online = [session.worker_key for session in self.server.miners.values()]
+        last_share = dict(self._last_share)
+        return await anyio.to_thread.run_sync(self._assemble, counters, online, last_share)
+
+    def _assemble(
+        self, counters: Mapping[str, Any], online: Sequence[str], last_share: Mapping[str, float]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        ledger = self.ledger
+        summary = self.summary()
+        balances = ledger.balances() if ledger is not None else []
+        finders = Counter(b.finder for b in ledger.blocks() if b.finder) if ledger else Counter()
+        now = time.time()
+        miners = miner_snapshots(
+            counters["workers"], online, balances, finders, last_share, now=now
+        )
+        stats = {
+            **pool_json(counters, summary, self),
+            "connected": {
+                "miners": len({_split_worker(key)[0] for key in online}),
+                "workers": len(online),
+            },
+            "time": now,
+            "interval_seconds": self.config.stats_interval_seconds,
+        }
+        return stats, miners
+
+
+def _min_fee(service: ChainServiceView) -> int:
+    """The network fee the wallet pays for one transfer: the chain's minimum fee."""
+    fee = getattr(service.chain.params, "min_fee", 0)
+    return int(fee)
 
 
 def _block_json(block: Any) -> dict[str, Any]:
@@ -572,11 +781,12 @@ POOL_STATS_SCHEMA: Final = {
         },
         "payouts": {
             "type": "object",
-            "required": ["enabled", "threshold", "interval_seconds"],
+            "required": ["enabled", "threshold", "interval_seconds", "next_at"],
             "properties": {
                 "enabled": {"type": "boolean"},
                 "threshold": {"type": "integer", "minimum": 1},
                 "interval_seconds": {"type": "number"},
+                "next_at": {"type": ["number", "null"]},
             },
         },
         "status": {"const": "OK"},
@@ -628,39 +838,125 @@ def _split_worker(key: str) -> tuple[str, str]:
     return address, worker
 
 
+def pool_json(
+    counters: Mapping[str, Any], summary: Mapping[str, Any], accounting: PoolAccounting
+) -> dict[str, Any]:
+    """``pool_stats``'s result: the server's counters (``StratumServer.stats()``) and the
+    ledger's summary (:meth:`PoolAccounting.summary`)."""
+    workers: Mapping[str, Mapping[str, Any]] = counters["workers"]
+    policy = accounting.policy
+    return {
+        "pool_address": counters["pool_address"],
+        "policy": accounting.config.payout_policy,
+        "fee_bps": policy.fee_bps if policy is not None else accounting.config.fee_bps,
+        "hashrate": round(sum(w["hashrate"] for w in workers.values()), 2),
+        "miners": len({_split_worker(k)[0] for k, w in workers.items() if w["hashrate"]}),
+        "workers": sum(1 for w in workers.values() if w["hashrate"]),
+        "connections": counters["connections"],
+        "height": counters["height"],
+        "network_difficulty": counters["network_difficulty"],
+        "shares": {
+            "accepted": counters["shares_accepted"],
+            "stale": counters["shares_accepted_stale"],
+            "rejected": sum(counters["shares_rejected"].values()),
+            "difficulty": counters["difficulty_accepted"],
+        },
+        **summary,
+        "payouts": {
+            "enabled": accounting.engine is not None,
+            "threshold": accounting.config.payout_threshold,
+            "interval_seconds": accounting.config.payout_interval_seconds,
+            "next_at": accounting.next_payout_at if accounting.engine is not None else None,
+        },
+        "status": "OK",
+    }
+
+
+def miner_snapshots(
+    workers: Mapping[str, Mapping[str, Any]],
+    online: Iterable[str],
+    balances: Iterable[Balance],
+    finders: Mapping[str, int],
+    last_share: Mapping[str, float],
+    *,
+    now: float,
+) -> dict[str, dict[str, Any]]:
+    """Every known miner's statistics by address, in one pass over each source.
+
+    ``workers``: the server's counters by ``address.worker``; ``online``: the worker keys
+    of the logged-in connections; ``balances``, ``finders`` (blocks found by address):
+    the ledger's; ``last_share``: the time of each worker's last accepted share. A miner
+    is known when it is connected, has had a share accepted or has a balance.
+    """
+    miners: dict[str, dict[str, Any]] = {}
+    rigs: dict[str, dict[str, Any]] = {}
+
+    def miner(address: str) -> dict[str, Any]:
+        entry = miners.get(address)
+        if entry is None:
+            entry = miners[address] = {
+                "address": address,
+                "hashrate": 0.0,
+                "shares": 0,
+                "workers": [],
+                "balance": {"immature": 0, "credited": 0, "in_flight": 0, "paid": 0},
+                "blocks_found": 0,
+                "last_share_at": None,
+                "time": now,
+            }
+        return entry
+
+    def rig(key: str) -> dict[str, Any]:
+        entry = rigs.get(key)
+        if entry is None:
+            address, name = _split_worker(key)
+            entry = rigs[key] = {
+                "name": name,
+                "online": False,
+                "hashrate": 0.0,
+                "shares": 0,
+                "difficulty": 0,
+                "last_share_at": last_share.get(key),
+            }
+            miner(address)["workers"].append(entry)
+        return entry
+
+    for key, counted in workers.items():
+        entry = rig(key)
+        entry["hashrate"] = counted["hashrate"]
+        entry["shares"] = counted["shares"]
+        entry["difficulty"] = counted["difficulty"]
+    for key in online:
+        rig(key)["online"] = True
+    for balance in balances:
+        miner(balance.address)["balance"] = {
+            "immature": balance.immature,
+            "credited": balance.balance,
+            "in_flight": balance.in_flight,
+            "paid": balance.paid,
+        }
+    for address, count in finders.items():
+        miner(address)["blocks_found"] = count
+    for entry in miners.values():
+        rigs_of = entry["workers"]
+        if not rigs_of:
+            continue
+        rigs_of.sort(key=lambda w: w["name"])
+        entry["hashrate"] = round(sum(w["hashrate"] for w in rigs_of), 2)
+        entry["shares"] = sum(w["shares"] for w in rigs_of)
+        times = [w["last_share_at"] for w in rigs_of if w["last_share_at"] is not None]
+        entry["last_share_at"] = max(times, default=None)
+    return miners
+
+
 def rpc_methods(node: Node) -> list[RpcMethod]:
     """``pool_stats`` and ``pool_miner_stats`` (what a pool's website shows)."""
 
     async def pool_stats(params: Any) -> dict[str, Any]:
         server, accounting = _services(node)
-        stats = server.stats()
+        counters = server.stats()
         summary = await anyio.to_thread.run_sync(accounting.summary)
-        workers: dict[str, Any] = stats["workers"]
-        policy = accounting.policy
-        return {
-            "pool_address": stats["pool_address"],
-            "policy": accounting.config.payout_policy,
-            "fee_bps": policy.fee_bps if policy is not None else accounting.config.fee_bps,
-            "hashrate": round(sum(w["hashrate"] for w in workers.values()), 2),
-            "miners": len({_split_worker(k)[0] for k, w in workers.items() if w["hashrate"]}),
-            "workers": sum(1 for w in workers.values() if w["hashrate"]),
-            "connections": stats["connections"],
-            "height": stats["height"],
-            "network_difficulty": stats["network_difficulty"],
-            "shares": {
-                "accepted": stats["shares_accepted"],
-                "stale": stats["shares_accepted_stale"],
-                "rejected": sum(stats["shares_rejected"].values()),
-                "difficulty": stats["difficulty_accepted"],
-            },
-            **summary,
-            "payouts": {
-                "enabled": accounting.engine is not None,
-                "threshold": accounting.config.payout_threshold,
-                "interval_seconds": accounting.config.payout_interval_seconds,
-            },
-            "status": "OK",
-        }
+        return pool_json(counters, summary, accounting)
 
     async def pool_miner_stats(params: Any) -> dict[str, Any]:
         if not isinstance(params, Mapping) or not isinstance(params.get("address"), str):
@@ -714,6 +1010,9 @@ __all__ = [
     "PoolAccounting",
     "ShareNotRecordedError",
     "WalletRpcClient",
+    "WalletUnansweredError",
+    "miner_snapshots",
+    "pool_json",
     "rpc_methods",
     "wallet_available",
 ]

@@ -26,9 +26,17 @@ main chain: immature credits reversed; a block that comes back on the main chain
 reaching maturity depth is pending again) and ``credited`` (maturity reached on the main
 chain: credits moved to ``balance``). Maturing and crediting happen in one batch.
 
+Candidates (the write-ahead of a found block): before the pool hands a block to the
+node, :meth:`PoolLedger.record_candidate` stores it with its credits, computed from the
+share window at that instant. :meth:`PoolLedger.record_block` turns the candidate into a
+found block with those credits; :meth:`PoolLedger.resolve_candidates` settles candidates
+left open (by a crash between the node connecting the block and ``record_block``)
+against the chain. Candidates move no balance.
+
 Keys: ``meta``; ``S`` + sequence (8 bytes) for shares; ``B`` + block id for blocks;
-``U`` + height (8 bytes) + block id for blocks not settled yet; ``A`` + address for
-balances; ``P`` + batch id for payments; ``O`` + batch id for payments not settled yet.
+``U`` + height (8 bytes) + block id for blocks not settled yet; ``C`` + block id for
+candidates; ``A`` + address for balances; ``P`` + batch id for payments; ``O`` + batch
+id for payments not settled yet.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ _UNSETTLED = b"U"
 _ACCOUNT = b"A"
 _PAYMENT = b"P"
 _OPEN = b"O"
+_CANDIDATE = b"C"
 _SHARE_HEAD = struct.Struct(">QdH")
 _U64 = 2**64
 
@@ -98,6 +107,19 @@ class FoundBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """A block the pool is handing to the node, with the credits it will have once found."""
+
+    block_id: bytes
+    height: int
+    reward: int
+    credits: Mapping[str, int]
+    network_difficulty: int
+    finder: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Payment:
     """A payment batch: its id is the wallet transfer's idempotency key."""
 
@@ -122,6 +144,15 @@ class TipReport:
     orphaned: list[bytes] = field(default_factory=list)
     reinstated: list[bytes] = field(default_factory=list)
     finalised_orphans: list[bytes] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CandidateReport:
+    """What one :meth:`PoolLedger.resolve_candidates` did (block ids)."""
+
+    recorded: list[bytes] = field(default_factory=list)
+    dropped: list[bytes] = field(default_factory=list)
+    kept: list[bytes] = field(default_factory=list)
 
 
 def _u64(n: int) -> bytes:
@@ -230,6 +261,38 @@ def _block_value(block: FoundBlock) -> bytes:
             "found_at": block.found_at,
         }
     )
+
+
+def _candidate_from(block_id: bytes, raw: bytes) -> Candidate:
+    obj = json.loads(raw)
+    return Candidate(
+        block_id=block_id,
+        height=obj["height"],
+        reward=obj["reward"],
+        credits=dict(obj["credits"]),
+        network_difficulty=obj["network_difficulty"],
+        finder=obj["finder"],
+        created_at=obj["created_at"],
+    )
+
+
+def _candidate_value(candidate: Candidate) -> bytes:
+    return _dumps(
+        {
+            "height": candidate.height,
+            "reward": candidate.reward,
+            "credits": dict(candidate.credits),
+            "network_difficulty": candidate.network_difficulty,
+            "finder": candidate.finder,
+            "created_at": candidate.created_at,
+        }
+    )
+
+
+def _check_block_id(block_id: object) -> bytes:
+    if not isinstance(block_id, bytes) or not block_id:
+        raise LedgerError(f"a block id must be non-empty bytes, not {block_id!r}")
+    return block_id
 
 
 def _payment_from(raw: bytes) -> Payment:
@@ -386,6 +449,115 @@ class PoolLedger:
 
     # ----------------------------------------------------------------------- blocks
 
+    def _split(self, reward: int, network_difficulty: int, finder: str | None) -> dict[str, int]:
+        """The credits of a block found now: the policy's split of the current window."""
+        shares = self.recent_shares() if self.policy.window_difficulty(network_difficulty) else []
+        credits = dict(
+            self.policy.split_block(reward, shares, BlockContext(network_difficulty, finder))
+        )
+        if (
+            any(_check_int("a credit", v) < 0 for v in credits.values())
+            or sum(credits.values()) > reward
+        ):
+            raise LedgerError(f"policy {self.policy.name!r} credited more than the reward")
+        return {a: v for a, v in sorted(credits.items()) if v > 0}
+
+    @staticmethod
+    def _add_found(batch: _Batch, block: FoundBlock) -> None:
+        batch.put(_BLOCK + block.block_id, _block_value(block))
+        batch.put(_UNSETTLED + _u64(block.height) + block.block_id, b"")
+        batch.delete(_CANDIDATE + block.block_id)
+        for address, amount in block.credits.items():
+            batch.move(address, amount, None, "immature")
+
+    @staticmethod
+    def _from_candidate(candidate: Candidate) -> FoundBlock:
+        return FoundBlock(
+            block_id=candidate.block_id,
+            height=candidate.height,
+            reward=candidate.reward,
+            status="pending",
+            credits=dict(candidate.credits),
+            network_difficulty=candidate.network_difficulty,
+            finder=candidate.finder,
+            found_at=candidate.created_at,
+        )
+
+    def _known(self, block_id: bytes, height: int, reward: int) -> FoundBlock | None:
+        """The recorded block ``block_id``, checked against ``height`` and ``reward``."""
+        raw = self.storage.get(_BLOCK + block_id)
+        if raw is None:
+            return None
+        known = _block_from(block_id, raw)
+        if (known.height, known.reward) != (height, reward):
+            raise LedgerError(
+                f"block {block_id.hex()} is recorded at height {known.height} with reward "
+                f"{known.reward}, not height {height} with reward {reward}"
+            )
+        return known
+
+    def record_candidate(
+        self,
+        block_id: bytes,
+        height: int,
+        reward: int,
+        *,
+        network_difficulty: int,
+        finder: str | None = None,
+        created_at: float | None = None,
+    ) -> Candidate | None:
+        """Write ahead a block about to be handed to the node: its credits are computed
+        from the window now and kept until :meth:`record_block` or
+        :meth:`resolve_candidates` settles it. Call it, and let it return, before the
+        block is submitted.
+
+        Idempotent: the same candidate again returns the stored one; ``None`` when the
+        block is already recorded as found. Another height or reward for the same id is a
+        :class:`LedgerError`. No balance moves.
+        """
+        block_id = _check_block_id(block_id)
+        height = _check_int("height", height)
+        reward = _check_int("reward", reward)
+        network_difficulty = _check_int("network_difficulty", network_difficulty, 1)
+        if finder is not None:
+            _check_address("finder", finder)
+        with self._lock:
+            if self._known(block_id, height, reward) is not None:
+                return None
+            raw = self.storage.get(_CANDIDATE + block_id)
+            if raw is not None:
+                known = _candidate_from(block_id, raw)
+                if (known.height, known.reward) != (height, reward):
+                    raise LedgerError(
+                        f"candidate {block_id.hex()} is recorded at height {known.height} with "
+                        f"reward {known.reward}, not height {height} with reward {reward}"
+                    )
+                return known
+            candidate = Candidate(
+                block_id=block_id,
+                height=height,
+                reward=reward,
+                credits=self._split(reward, network_difficulty, finder),
+                network_difficulty=network_difficulty,
+                finder=finder,
+                created_at=self._clock() if created_at is None else float(created_at),
+            )
+            self.storage.write_batch({_CANDIDATE + block_id: _candidate_value(candidate)})
+            return candidate
+
+    def candidate(self, block_id: bytes) -> Candidate | None:
+        """The open candidate ``block_id``, or ``None``."""
+        with self._lock:
+            raw = self.storage.get(_CANDIDATE + block_id)
+        return None if raw is None else _candidate_from(block_id, raw)
+
+    def candidates(self) -> list[Candidate]:
+        """The open candidates, by height then id."""
+        with self._lock:
+            found = [_candidate_from(k[1:], v) for k, v in self.storage.iter_prefix(_CANDIDATE)]
+        found.sort(key=lambda c: (c.height, c.block_id))
+        return found
+
     def record_block(
         self,
         block_id: bytes,
@@ -396,59 +568,98 @@ class PoolLedger:
         finder: str | None = None,
         found_at: float | None = None,
     ) -> FoundBlock:
-        """Record a found block and its pending credits, computed from the window now.
+        """Record a found block and its pending credits.
+
+        With an open candidate of the same id, the block gets the candidate's credits,
+        network difficulty, finder and time (the window as it was when the block was
+        found), and the candidate is closed in the same batch. Without one, the credits
+        are computed from the window now.
 
         Idempotent: the same block again (same height and reward) returns what was
-        recorded and changes nothing; the same id with another height or reward is a
-        :class:`LedgerError`. Old shares are pruned in the same batch.
+        recorded and changes nothing; the same id with another height or reward (also
+        than its candidate's) is a :class:`LedgerError`. Old shares are pruned in the same
+        batch.
         """
-        if not isinstance(block_id, bytes) or not block_id:
-            raise LedgerError(f"a block id must be non-empty bytes, not {block_id!r}")
+        block_id = _check_block_id(block_id)
         height = _check_int("height", height)
         reward = _check_int("reward", reward)
         network_difficulty = _check_int("network_difficulty", network_difficulty, 1)
         if finder is not None:
             _check_address("finder", finder)
         with self._lock:
-            raw = self.storage.get(_BLOCK + block_id)
-            if raw is not None:
-                known = _block_from(block_id, raw)
-                if (known.height, known.reward) != (height, reward):
-                    raise LedgerError(
-                        f"block {block_id.hex()} is recorded at height {known.height} with reward "
-                        f"{known.reward}, not height {height} with reward {reward}"
-                    )
+            known = self._known(block_id, height, reward)
+            if known is not None:
                 return known
-            shares = (
-                self.recent_shares() if self.policy.window_difficulty(network_difficulty) else []
-            )
-            credits = dict(
-                self.policy.split_block(reward, shares, BlockContext(network_difficulty, finder))
-            )
-            if (
-                any(_check_int("a credit", v) < 0 for v in credits.values())
-                or sum(credits.values()) > reward
-            ):
-                raise LedgerError(f"policy {self.policy.name!r} credited more than the reward")
-            block = FoundBlock(
-                block_id=block_id,
-                height=height,
-                reward=reward,
-                status="pending",
-                credits={a: v for a, v in sorted(credits.items()) if v > 0},
-                network_difficulty=network_difficulty,
-                finder=finder,
-                found_at=self._clock() if found_at is None else float(found_at),
-            )
+            candidate = self.candidate(block_id)
+            if candidate is not None:
+                if (candidate.height, candidate.reward) != (height, reward):
+                    raise LedgerError(
+                        f"block {block_id.hex()} was a candidate at height {candidate.height} "
+                        f"with reward {candidate.reward}, not height {height} with reward "
+                        f"{reward}"
+                    )
+                block = self._from_candidate(candidate)
+            else:
+                block = FoundBlock(
+                    block_id=block_id,
+                    height=height,
+                    reward=reward,
+                    status="pending",
+                    credits=self._split(reward, network_difficulty, finder),
+                    network_difficulty=network_difficulty,
+                    finder=finder,
+                    found_at=self._clock() if found_at is None else float(found_at),
+                )
             batch = _Batch(self.storage)
-            batch.put(_BLOCK + block_id, _block_value(block))
-            batch.put(_UNSETTLED + _u64(height) + block_id, b"")
-            for address, amount in block.credits.items():
-                batch.move(address, amount, None, "immature")
+            self._add_found(batch, block)
             for key in self._prunable(network_difficulty):
                 batch.delete(key)
             batch.commit()
             return block
+
+    def resolve_candidates(
+        self,
+        height: int,
+        is_main: Callable[[bytes], bool],
+        has_block: Callable[[bytes], bool],
+        *,
+        restart: bool = False,
+    ) -> CandidateReport:
+        """Settle the open candidates against the chain, whose tip is at ``height``.
+
+        A candidate on the main chain (``is_main``) is recorded as a found block exactly
+        as :meth:`record_block` would with its candidate. One the chain has on a side
+        branch (``has_block``) is kept until ``maturity`` blocks below the tip (it may
+        still become main), then dropped. One the chain does not have is dropped once the
+        tip reaches its height (the node has either refused it or another block won that
+        height); with ``restart`` (nothing is being submitted), at once. All of it is one
+        batch.
+        """
+        height = _check_int("height", height)
+        report = CandidateReport()
+        with self._lock:
+            batch = _Batch(self.storage)
+            for candidate in self.candidates():
+                block_id = candidate.block_id
+                if self.storage.get(_BLOCK + block_id) is not None:
+                    batch.delete(_CANDIDATE + block_id)  # recorded meanwhile: nothing left
+                    continue
+                if is_main(block_id):
+                    self._add_found(batch, self._from_candidate(candidate))
+                    report.recorded.append(block_id)
+                elif has_block(block_id):
+                    if height - candidate.height >= self.maturity:
+                        batch.delete(_CANDIDATE + block_id)
+                        report.dropped.append(block_id)
+                    else:
+                        report.kept.append(block_id)
+                elif restart or candidate.height <= height:
+                    batch.delete(_CANDIDATE + block_id)
+                    report.dropped.append(block_id)
+                else:
+                    report.kept.append(block_id)
+            batch.commit()
+        return report
 
     def block(self, block_id: bytes) -> FoundBlock | None:
         """The recorded block, or ``None``."""
@@ -551,20 +762,37 @@ class PoolLedger:
         found.sort(key=lambda p: (p.created_at, p.batch_id))
         return found
 
-    def open_payment(self, *, threshold: int, max_destinations: int) -> Payment | None:
-        """Write a payment intent and debit its amounts, in one batch; ``None`` if nobody is due.
+    def open_payment(
+        self, *, threshold: int, max_destinations: int, budget: int | None = None
+    ) -> Payment | None:
+        """Write a payment intent and debit its amounts, in one batch; ``None`` if nobody is due
+        (or nobody due fits in ``budget``).
 
         The batch pays the whole ``balance`` of up to ``max_destinations`` addresses whose
-        balance is at least ``threshold`` (the largest first). Its id, the wallet's
-        idempotency key, is ``pool-<ledger instance>-<sequence>``.
+        balance is at least ``threshold``, the largest first; with a ``budget`` (what the
+        wallet can pay now), a balance that would take the batch's total above it is left
+        for later and the next smaller one tried. Its id, the wallet's idempotency key, is
+        ``pool-<ledger instance>-<sequence>``.
         """
         threshold = _check_int("threshold", threshold, 1)
         max_destinations = _check_int("max_destinations", max_destinations, 1)
+        if budget is not None:
+            budget = _check_int("budget", budget)
         with self._lock:
-            due = sorted(
+            ranked = sorted(
                 ((b.balance, b.address) for b in self.balances() if b.balance >= threshold),
                 key=lambda item: (-item[0], item[1]),
-            )[:max_destinations]
+            )
+            due: list[tuple[int, str]] = []
+            left = budget
+            for amount, address in ranked:
+                if len(due) == max_destinations:
+                    break
+                if left is not None:
+                    if amount > left:
+                        continue
+                    left -= amount
+                due.append((amount, address))
             if not due:
                 return None
             meta = self._meta()
@@ -653,6 +881,8 @@ def total_credited(ledger: PoolLedger) -> int:
 __all__ = [
     "Balance",
     "BlockStatus",
+    "Candidate",
+    "CandidateReport",
     "FoundBlock",
     "LedgerError",
     "Payment",

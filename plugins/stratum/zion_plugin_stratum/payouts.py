@@ -19,6 +19,13 @@ up in the wallet's transfer list by its idempotency key: found, it is marked sen
 with the same key. Sent batches are watched until the wallet reports them
 ``settle_confirmations`` deep, or failed (their amounts then return to ``balance``).
 
+Funds: a wallet that says what it can spend now (:class:`SpendableWallet`, the wallet
+plugin's unlocked balance less the network fee) gets only batches it can pay: due
+balances are taken largest first while they fit, and a round in which none fits opens no
+batch (the balances wait, untouched, for the wallet's coins to unlock). A transfer the
+wallet still refuses (locked or too little money, raced by another spend) is a refusal:
+the batch fails and its amounts return to ``balance`` for a later round.
+
 The engine is synchronous (the ledger fsyncs, the wallet is an RPC): from async code,
 run it in a worker thread.
 """
@@ -28,7 +35,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from zion_core.errors import ZionError
 
@@ -75,6 +82,16 @@ class WalletClient(Protocol):
         ...
 
 
+@runtime_checkable
+class SpendableWallet(Protocol):
+    """A wallet that tells what one transfer may pay now."""
+
+    def spendable(self) -> int | None:
+        """The most one transfer may pay now, the network fee already deducted (atomic
+        units); ``None`` when the wallet cannot say."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PayoutConfig:
     """How payouts are made.
@@ -116,6 +133,8 @@ class PayoutReport:
     failed: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    waiting: int = 0
+    """What was due but not paid for want of spendable funds in the wallet (atomic units)."""
 
     def merge(self, other: PayoutReport) -> None:
         """Add ``other``'s batch ids to this report's."""
@@ -198,20 +217,40 @@ class PayoutEngine:
                     report.settled.append(payment.batch_id)
         return report
 
+    def _budget(self) -> int | None:
+        """What the wallet can pay now, if it says (see the module)."""
+        if isinstance(self.wallet, SpendableWallet):
+            return self.wallet.spendable()
+        return None
+
+    def _due(self) -> int:
+        threshold = self.config.threshold
+        return sum(b.balance for b in self.ledger.balances() if b.balance >= threshold)
+
     def run_once(self) -> PayoutReport:
-        """Reconcile, then, if no batch is left unresolved, pay every due balance.
+        """Reconcile, then, if no batch is left unresolved, pay every due balance the
+        wallet can pay now.
 
         Batches of up to ``max_destinations`` are opened and sent one after the other
-        until nobody is due or a transfer fails or goes unanswered.
+        until nobody is due, nothing due fits in the wallet's spendable funds, or a
+        transfer fails or goes unanswered. ``waiting`` in the report is what stays due.
         """
         report = self.reconcile()
         if report.unresolved or any(p.status == "intent" for p in self.ledger.open_payments()):
             return report
         while True:
             payment = self.ledger.open_payment(
-                threshold=self.config.threshold, max_destinations=self.config.max_destinations
+                threshold=self.config.threshold,
+                max_destinations=self.config.max_destinations,
+                budget=self._budget(),
             )
             if payment is None:
+                report.waiting = self._due()
+                if report.waiting:
+                    log.info(
+                        "payouts: %d atomic units due wait for the wallet's funds to unlock",
+                        report.waiting,
+                    )
                 return report
             step = PayoutReport()
             self._send(payment, step)
@@ -226,6 +265,7 @@ __all__ = [
     "PayoutConfig",
     "PayoutEngine",
     "PayoutReport",
+    "SpendableWallet",
     "TransferRefusedError",
     "WalletClient",
     "destinations_of",

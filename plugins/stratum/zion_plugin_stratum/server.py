@@ -3,17 +3,22 @@
 - One block template per tip, paid to ``[stratum] pool_address``, is built from the
   ``chain`` service (with the pooled transactions, under the service's lock, in a worker
   thread), with :data:`RESERVE_SIZE` bytes reserved in the miner transaction's extra
-  field. It is rebuilt when a block is connected and every ``refresh_seconds``.
+  field. It is rebuilt when a block is connected and every ``refresh_seconds``. With
+  ``[stratum] node`` set, templates come from that remote node's API instead, and blocks
+  go back to it (:mod:`.upstream`).
 - Every job gets its own extra nonce (4 random bytes of this server and a 4-byte
   counter) written into the reserved space, so no two jobs, of one miner or of two,
   share a hashing blob.
 - ``submit`` is checked cheapest first: session, job id, nonce and result shapes,
   duplicate, the submitted hash against the share target, then RandomX over the job's
-  blob with the nonce, in a worker thread behind a bounded limiter. A verified hash that
-  meets the network difficulty makes the full block, which goes to
-  ``chain_service.submit_block`` at once.
-- Each miner's share difficulty follows :class:`~.vardiff.Vardiff` unless the login fixed
-  it (``ADDRESS+DIFF`` or a ``d=N`` password).
+  blob with the nonce, in a worker thread behind a bounded limiter, when the
+  share-verification policy (``[stratum] verification_policy``, every share by default)
+  asks for it; a block candidate is always verified. A verified hash that meets the
+  network difficulty makes the full block, which goes to ``chain_service.submit_block``
+  at once.
+- Each miner's share difficulty follows the vardiff policy (``[stratum] vardiff_policy``,
+  :class:`~.vardiff.Vardiff` by default) unless the login fixed it (``ADDRESS+DIFF`` or a
+  ``d=N`` password). Faults count towards the ban policy (``[stratum] ban_policy``).
 """
 
 from __future__ import annotations
@@ -26,27 +31,56 @@ import ssl
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import anyio
 import anyio.to_thread
 import attrs
-from anyio.abc import Listener, SocketAttribute
-from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSListener
 
 from zion_core import ConfigError, ValidationError
 from zion_core.chain.address import Address, InvalidAddressError
 from zion_core.chain.block import Block, patch_nonce
 from zion_core.chain.transaction import Transaction
-from zion_hookspecs import Node, ReadySignal, ShareRecord, hookimpl
+from zion_core.netaddr import parse_endpoint
+from zion_hookspecs import (
+    BanPolicy,
+    DifficultyState,
+    Node,
+    ReadySignal,
+    ShareRecord,
+    ShareVerificationPolicy,
+    VardiffPolicy,
+    hookimpl,
+)
+from zion_hookspecs.types import RegistryKind
 
-from . import protocol, tls
+from . import connection, protocol, tls
+from .bans import ScoreBan
 from .config import PortConfig, StratumConfig
+from .connection import (
+    Connection,
+    LineTooLongError,
+    PlainListener,
+    SocketConnection,
+    StreamListener,
+)
 from .jobs import BlobMaker
-from .vardiff import Vardiff, VardiffState
+from .upstream import (
+    AdminToken,
+    ChainServiceLike,
+    InProcessSource,
+    NodeClient,
+    NodeUnavailableError,
+    RemoteSource,
+    TemplateParts,
+    TemplateSource,
+    UpstreamError,
+)
+from .vardiff import default_vardiff
+from .verification import VerifyAll
 
 logger = logging.getLogger(__name__)
 
@@ -65,25 +99,18 @@ TLS_KEY: Final = "stratum-tls.key"
 """The TLS certificate and key in the data directory when ``tls_cert``/``tls_key`` are empty."""
 RETRY_SECONDS: Final = 1.0
 """Wait before building a template again after a failure."""
+MAX_RETRY_SECONDS: Final = 8.0
+"""The longest wait between two tries of a remote node that gives no template (the wait
+doubles from :data:`RETRY_SECONDS`; the node's tip moving cuts it short)."""
 BROADCAST_SENDERS: Final = 256
 """Tasks that write one broadcast's job lines (a miner slow to read holds up one)."""
 INLINE_JOBS: Final = 64
 """Jobs made on the event loop at most; more are made in a worker thread."""
-
-
-class ChainServiceLike(Protocol):
-    """The ``chain`` service as the pool uses it."""
-
-    @property
-    def chain(self) -> Any: ...
-
-    @property
-    def mempool(self) -> Any: ...
-
-    @property
-    def lock(self) -> AbstractContextManager[Any]: ...
-
-    def submit_block(self, block: Block, txs: Mapping[bytes, Transaction] = ..., /) -> Any: ...
+BROADCAST_CHUNK: Final = 1024
+"""Miners whose jobs are made in one go during a broadcast (the next chunk is made while
+this one is sent)."""
+BROADCASTS_KEPT: Final = 64
+"""Recent broadcasts (miners, seconds) kept for statistics."""
 
 
 class KeyedHasher(Protocol):
@@ -151,7 +178,9 @@ class Job:
 class Session:
     """One connection: its peer, its login and its jobs.
 
-    ``send`` writes one encoded line to the peer; ``close`` ends the connection.
+    ``send`` writes one encoded line to the peer; ``close`` ends the connection. ``write``,
+    when given, starts sending a line without waiting: True when all of it was sent, False
+    when the rest is queued for ``send`` (called with no data) to finish.
     """
 
     def __init__(
@@ -159,17 +188,20 @@ class Session:
         ip: str,
         send: Callable[[bytes], Awaitable[None]],
         close: Callable[[], Awaitable[None]] | None = None,
+        *,
+        write: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.ip = ip
         self._send = send
         self._close = close
+        self._write = write
         self._lock = anyio.Lock()
         self.id: str | None = None
         self.address = ""
         self.worker = ""
         self.agent = ""
         self.fixed = False
-        self.vardiff: VardiffState | None = None
+        self.vardiff: DifficultyState | None = None
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.expired: OrderedDict[str, None] = OrderedDict()
         self.connected = time.monotonic()
@@ -195,14 +227,29 @@ class Session:
             return
         await self.send_line(protocol.encode(message))
 
+    def write_line(self, line: bytes) -> bytes | None:
+        """Start sending ``line`` without waiting; None when nothing is left to do, else
+        what :meth:`send_line` must still send (``b""``: only wait for the queued rest)."""
+        if self.closed:
+            return None
+        if self._write is None or self._lock.locked():
+            return line
+        return None if self._write(line) else b""
+
     async def send_line(self, line: bytes) -> None:
         """Send one encoded line, like :meth:`send`."""
+        rest = self.write_line(line)
+        if rest is not None:
+            await self.send_line_rest(rest)
+
+    async def send_line_rest(self, rest: bytes) -> None:
+        """Finish what :meth:`write_line` left to send."""
         if self.closed:
             return
         try:
             async with self._lock:
                 with anyio.fail_after(SEND_TIMEOUT):
-                    await self._send(line)
+                    await self._send(rest)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, TimeoutError):
             await self.close()
 
@@ -232,19 +279,23 @@ class WorkerStats:
     shares: int = 0
     difficulty: int = 0
     recent: deque[tuple[float, int]] = attrs.field(factory=deque)
+    recent_difficulty: int = 0
+    """The sum of the difficulties in :attr:`recent`."""
     first: float | None = None
 
     def add(self, now: float, difficulty: int) -> None:
         self.shares += 1
         self.difficulty += difficulty
         self.recent.append((now, difficulty))
+        self.recent_difficulty += difficulty
         if self.first is None:
             self.first = now
         self.trim(now)
 
     def trim(self, now: float) -> None:
-        while self.recent and self.recent[0][0] < now - HASHRATE_WINDOW:
-            self.recent.popleft()
+        recent = self.recent
+        while recent and recent[0][0] < now - HASHRATE_WINDOW:
+            self.recent_difficulty -= recent.popleft()[1]
 
     def hashrate(self, now: float) -> float:
         """Hashes per second: accepted difficulty over the window (or since the first share)."""
@@ -252,7 +303,7 @@ class WorkerStats:
         if self.first is None:
             return 0.0
         span = min(HASHRATE_WINDOW, max(1.0, now - self.first))
-        return sum(diff for _, diff in self.recent) / span
+        return self.recent_difficulty / span
 
 
 class _Close(Exception):
@@ -268,11 +319,10 @@ class StratumServer:
         self.node = node
         self.config = config
         self.address: Address = config.parsed_address(node.network)
-        self.vardiff = Vardiff(
-            min_difficulty=config.min_difficulty,
-            max_difficulty=config.max_difficulty,
-            target_seconds=config.target_share_seconds,
-        )
+        # The built-in policies until run() selects the configured ones.
+        self.vardiff: VardiffPolicy = default_vardiff(config)
+        self.bans: BanPolicy = ScoreBan(config.ban_score, config.ban_seconds)
+        self.verification: ShareVerificationPolicy = VerifyAll()
         self.host: str | None = None
         self.port: int | None = None
         self.bound: list[tuple[str, int, bool]] = []
@@ -288,13 +338,13 @@ class StratumServer:
         self.counters: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self._per_ip: Counter[str] = Counter()
-        self._scores: Counter[str] = Counter()
-        self._banned: dict[str, float] = {}
         self._instance = secrets.token_bytes(4)
+        self.broadcasts: deque[tuple[int, float]] = deque(maxlen=BROADCASTS_KEPT)
+        """(miners, seconds) of the recent new-job broadcasts."""
         self._job_counter = 0
         self._serial = 0
         self._pending = 0
-        self._service: ChainServiceLike | None = None
+        self._source: TemplateSource | None = None
         self._hasher: KeyedHasher | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._wake: anyio.Event | None = None
@@ -305,55 +355,67 @@ class StratumServer:
         self.on_share: Callable[[ShareRecord, Template], Awaitable[None]] | None = None
         """Awaited with each accepted share and its template before the miner's OK; if it
         raises, the share is not acknowledged and the connection is closed."""
+        self.on_candidate: Callable[[Template, Block, str], Awaitable[None]] | None = None
+        """Awaited with the template, the block and the finder's address before a block is
+        handed to the node (the accounting writes it ahead); if it raises, the error is
+        logged and the block submitted all the same."""
         self.on_block: Callable[[Template, Block, int, str], Awaitable[None]] | None = None
         """Awaited with the template, the block, its height and the finder's address when
         a block of the pool was connected."""
+        self.on_tip: Callable[[], None] | None = None
+        """Called once a template on another tip is in place (what follows a remote
+        node's tip: no chain events come from there)."""
 
     # -- the service ----------------------------------------------------------------------
 
     async def run(self, *, task_status: ReadySignal) -> None:
         """Listen, report ready once bound, serve miners until cancelled."""
-        service = self._chain_service()
-        self._service = service
+        self._select_policies()
+        self._source = source = self._template_source()
         self._hasher = self._select_hasher()
         self._limiter = anyio.CapacityLimiter(self.config.verify_threads)
         self._not_accepting = anyio.Event()
         ports = [PortConfig(self.config.address(self.node.network)), *self.config.ports]
         context = self._tls_context() if any(p.tls for p in ports) else None
-        listeners: list[tuple[Listener[Any], Callable[[Any], Awaitable[None]]]] = []
+        listeners: list[PlainListener | StreamListener] = []
         try:
             for port_config in ports:
-                host, _, port = port_config.bind.rpartition(":")
-                tcp = await anyio.create_tcp_listener(
-                    local_host=host.strip("[]"), local_port=int(port)
-                )
-                bound = tcp.extra(SocketAttribute.local_address)
-                self.bound.append((str(bound[0]), int(bound[1]), port_config.tls))
-                wrapped: Listener[Any] = tcp
+                host, port = parse_endpoint(port_config.bind, what="stratum bind")
+                handler = functools.partial(self._handle, start=port_config.start_difficulty)
+                listener: PlainListener | StreamListener
                 if port_config.tls and context is not None:
-                    wrapped = TLSListener(tcp, context, standard_compatible=False)
-                start = port_config.start_difficulty
-                listeners.append((wrapped, functools.partial(self._handle, start=start)))
+                    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+                    bound = tcp.extra(SocketAttribute.local_address)
+                    tls_listener = TLSListener(tcp, context, standard_compatible=False)
+                    address = (str(bound[0]), int(bound[1]))
+                    listener = StreamListener(tls_listener, address, handler)
+                else:
+                    sock = connection.listen(host, port)
+                    listener = PlainListener(sock, handler)
+                listeners.append(listener)
+                bound_host, bound_port = listener.local_address
+                self.bound.append((bound_host, bound_port, port_config.tls))
             self.host, self.port = self.bound[0][0], self.bound[0][1]
-            await self._serve(listeners, task_status)
+            async with source:
+                await self._serve(listeners, task_status)
         finally:
-            for wrapped, _ in listeners:
+            for listener in listeners:
                 with anyio.CancelScope(shield=True):
-                    await wrapped.aclose()
+                    await listener.aclose()
 
     async def _serve(
         self,
-        listeners: Sequence[tuple[Listener[Any], Callable[[Any], Awaitable[None]]]],
+        listeners: Sequence[PlainListener | StreamListener],
         task_status: ReadySignal,
     ) -> None:
-        service, not_accepting = self._service, self._not_accepting
-        if service is None or not_accepting is None:
+        source, not_accepting = self._source, self._not_accepting
+        if source is None or not_accepting is None:
             raise RuntimeError("the stratum service is not running")
         unsubscribe = self.node.subscribe(self, name="stratum")
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
-                tg.start_soon(self._templates, service)
+                tg.start_soon(self._templates, source)
                 for host, port, tls in self.bound:
                     logger.info(
                         "Stratum pool listening on %s:%d%s, blocks pay %s",
@@ -366,11 +428,11 @@ class StratumServer:
                     self._accept_scope = scope
                     task_status.started()
                     async with anyio.create_task_group() as serving:
-                        for wrapped, handler in listeners:
-                            serving.start_soon(functools.partial(wrapped.serve, handler, tg))
+                        for listener in listeners:
+                            serving.start_soon(listener.serve, tg)
                 # drained: no new connections; the open ones are being closed
-                for wrapped, _ in listeners:
-                    await wrapped.aclose()
+                for listener in listeners:
+                    await listener.aclose()
                 not_accepting.set()
                 await anyio.sleep_forever()
         finally:
@@ -406,6 +468,10 @@ class StratumServer:
     @hookimpl
     def zion_block_connected(self, block: Any, height: int) -> None:
         """A new tip: rebuild the template at once."""
+        self._new_tip()
+
+    def _new_tip(self) -> None:
+        """Rebuild the template at once (the tip may have changed)."""
         if self._wake is not None:
             self._wake.set()
 
@@ -431,7 +497,20 @@ class StratumServer:
             "blocks_found": self.counters["blocks_found"],
             "blocks_rejected": self.counters["blocks_rejected"],
             "malformed": self.counters["malformed"],
-            "banned": sum(1 for until in self._banned.values() if until > now),
+            "last_broadcast": (
+                {"miners": self.broadcasts[-1][0], "ms": round(self.broadcasts[-1][1] * 1000, 2)}
+                if self.broadcasts
+                else None
+            ),
+            "banned": self.bans.banned_count(now),
+            "shares_verified": self.counters["verified"],
+            "shares_unverified": self.counters["verify_skipped"],
+            "shares_verify_failed": self.counters["verify_failed"],
+            "policies": {
+                "vardiff": self.vardiff.name,
+                "ban": self.bans.name,
+                "verification": self.verification.name,
+            },
             "workers": {
                 key: {
                     "shares": worker.shares,
@@ -454,66 +533,85 @@ class StratumServer:
         service: ChainServiceLike = services.get("chain")
         return service
 
+    def _template_source(self) -> TemplateSource:
+        """The remote node of ``[stratum] node``, or else this node's chain service."""
+        if self.config.node:
+            client = NodeClient(self.config.node, AdminToken.of(self.config))
+            return RemoteSource(
+                client, self.address, network=self.node.network, reserve_size=RESERVE_SIZE
+            )
+        return InProcessSource(
+            self._chain_service(), self.address, reserve_size=RESERVE_SIZE, room=TEMPLATE_ROOM
+        )
+
+    def _select_policies(self) -> None:
+        """The configured vardiff, ban and verification policies; a ConfigError naming
+        the key and the registered names for an unknown one."""
+        self.vardiff = self._policy("vardiff_policy", "vardiff_policy")
+        self.bans = self._policy("ban_policy", "ban_policy")
+        self.verification = self._policy("share_verification_policy", "verification_policy")
+
+    def _policy(self, kind: RegistryKind, key: str) -> Any:
+        registry = self.node.registry(kind)
+        name: str = getattr(self.config, key)
+        names = registry.names()
+        if name not in names:
+            known = ", ".join(names) or "none registered"
+            raise ConfigError(
+                f"[stratum] {key}: unknown {kind.replace('_', ' ')} {name!r}; available: {known}"
+            )
+        return registry.get(name)
+
     def _select_hasher(self) -> KeyedHasher:
         hasher: KeyedHasher = self.node.registry("hasher").select(
             self.node.config_section("backends").hasher
         )
         return hasher
 
-    async def _templates(self, service: ChainServiceLike) -> None:
-        await _wait_for_chain(service)
-        while True:
-            self._wake = wake = anyio.Event()
-            try:
-                template = await anyio.to_thread.run_sync(self._build_template, service)
-            except Exception:
-                logger.exception("the pool could not build a block template")
-                await anyio.sleep(RETRY_SECONDS)
-                continue
-            current = self.template
-            if current is not None and current.prev_id != template.prev_id:
-                self._previous_tip, self._tip_changed = current.prev_id, self.clock()
-            self.template = template
-            logger.debug(
-                "pool template %d at height %d, difficulty %d, %d transaction(s)",
-                template.serial,
-                template.height,
-                template.difficulty,
-                len(template.txs),
-            )
-            await self._broadcast(template)
-            with anyio.move_on_after(self.config.refresh_seconds):
-                await wake.wait()
-
-    def _build_template(self, service: ChainServiceLike) -> Template:
-        """A template on the current tip (worker thread, under the chain service's lock)."""
-        with service.lock:
-            chain = service.chain
-            txs: list[Transaction] = service.mempool.select(
-                max(0, chain.params.max_block_size - TEMPLATE_ROOM)
-            )
-            made = chain.template(
-                self.address.spend_key, self.address.view_key, txs, reserve_size=RESERVE_SIZE
-            )
-            prev_id = made.block.header.prev_id
-            upcoming: bytes = chain.seed_hash(made.height + chain.params.seed_lag, prev_id)
-        self._serial += 1
-        next_seed_hash = upcoming if upcoming != made.seed_hash else None
-        return Template(
-            serial=self._serial,
-            block=made.block,
-            height=made.height,
-            difficulty=made.difficulty,
-            seed_hash=made.seed_hash,
-            next_seed_hash=next_seed_hash,
-            txs={tx.txid: tx for tx in txs},
-            maker=BlobMaker(
-                made.block,
-                height=made.height,
-                seed_hash=made.seed_hash,
-                next_seed_hash=next_seed_hash,
-            ),
-        )
+    async def _templates(self, source: TemplateSource) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(source.follow, self._new_tip)
+            await source.wait_ready()
+            delay, failure = RETRY_SECONDS, ""
+            while True:
+                self._wake = wake = anyio.Event()
+                try:
+                    parts = await source.template()
+                    self._serial += 1
+                    template = await anyio.to_thread.run_sync(_make_template, self._serial, parts)
+                except UpstreamError as exc:
+                    # the source logs a node going away and coming back
+                    if not isinstance(exc, NodeUnavailableError) and str(exc) != failure:
+                        logger.error(
+                            "the pool got no block template from %s: %s", source.description, exc
+                        )
+                    failure = str(exc)
+                    with anyio.move_on_after(delay):
+                        await wake.wait()
+                    delay = min(2 * delay, MAX_RETRY_SECONDS)
+                    continue
+                except Exception:
+                    logger.exception("the pool could not build a block template")
+                    await anyio.sleep(RETRY_SECONDS)
+                    continue
+                delay, failure = RETRY_SECONDS, ""
+                current = self.template
+                moved = current is None or current.prev_id != template.prev_id
+                if current is not None and moved:
+                    self._previous_tip, self._tip_changed = current.prev_id, self.clock()
+                self.template = template
+                logger.debug(
+                    "pool template %d at height %d, difficulty %d, %d transaction(s)",
+                    template.serial,
+                    template.height,
+                    template.difficulty,
+                    len(template.block.tx_hashes),
+                )
+                await self._broadcast(template)
+                if moved and self.on_tip is not None:
+                    self.on_tip()
+                with anyio.move_on_after(self.config.refresh_seconds):
+                    await wake.wait()
 
     def _next_ids(self, count: int) -> list[tuple[str, bytes]]:
         """``count`` fresh (job id, extra nonce) pairs."""
@@ -524,88 +622,108 @@ class StratumServer:
             pairs.append((nonce.hex(), nonce))
         return pairs
 
-    async def _make_jobs(
+    def _jobs_for(
         self, template: Template, sessions: Sequence[Session]
-    ) -> list[tuple[Session, Job]]:
+    ) -> Callable[[], list[tuple[Job, bytes]]]:
+        """A function making the next job of each of ``sessions``, with its line (it may run
+        in a worker thread: the ids and difficulties are taken now)."""
         ids = self._next_ids(len(sessions))
         difficulties = [min(s.difficulty, template.difficulty) for s in sessions]
         maker = template.maker
 
-        def build() -> list[Job]:
-            return [
-                Job(job_id, template, nonce, maker.hashing_blob(nonce), difficulty)
-                for (job_id, nonce), difficulty in zip(ids, difficulties, strict=True)
-            ]
+        def build() -> list[tuple[Job, bytes]]:
+            made = []
+            for (job_id, nonce), difficulty in zip(ids, difficulties, strict=True):
+                blob = maker.hashing_blob(nonce)
+                job = Job(job_id, template, nonce, blob, difficulty)
+                made.append((job, maker.job_line(blob, job_id, difficulty)))
+            return made
 
-        jobs = build() if len(sessions) <= INLINE_JOBS else await anyio.to_thread.run_sync(build)
+        return build
+
+    async def _make_jobs(
+        self, template: Template, sessions: Sequence[Session]
+    ) -> list[tuple[Session, Job, bytes]]:
+        """The next job of each of ``sessions`` (now theirs), with its line."""
+        build = self._jobs_for(template, sessions)
+        made = build() if len(sessions) <= INLINE_JOBS else await anyio.to_thread.run_sync(build)
         keep = self.config.jobs_per_miner
-        for session, job in zip(sessions, jobs, strict=True):
+        for session, (job, _) in zip(sessions, made, strict=True):
             session.add_job(job, keep)
-        return list(zip(sessions, jobs, strict=True))
+        return [(session, job, line) for session, (job, line) in zip(sessions, made, strict=True)]
 
     async def _broadcast(self, template: Template) -> None:
+        """A new job for every miner: made in chunks in a worker thread, each chunk sent
+        while the next is made."""
+        began = time.perf_counter()
         now = self.clock()
         sessions = [s for s in self.miners.values() if not s.closed]
         for session in sessions:
             if not session.fixed and session.vardiff is not None:
                 self.vardiff.on_idle(session.vardiff, now)
-        pairs = await self._make_jobs(template, sessions)
-
-        def lines() -> list[tuple[Session, bytes]]:
-            return [(session, job.line()) for session, job in pairs]
-
-        if len(pairs) <= INLINE_JOBS:
-            await _deliver(lines())
+        chunks = [
+            sessions[i : i + BROADCAST_CHUNK] for i in range(0, len(sessions), BROADCAST_CHUNK)
+        ]
+        if len(chunks) <= 1:
+            made = await self._make_jobs(template, sessions)
+            await _deliver([(session, line) for session, _, line in made])
         else:
-            await _deliver(await anyio.to_thread.run_sync(lines))
+            send, receive = anyio.create_memory_object_stream[list[tuple[Session, Job, bytes]]](1)
+
+            async def produce() -> None:
+                async with send:
+                    for chunk in chunks:
+                        await send.send(await self._make_jobs(template, chunk))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                async with receive:
+                    async for made in receive:
+                        await _deliver([(session, line) for session, _, line in made])
+        self.broadcasts.append((len(sessions), time.perf_counter() - began))
 
     async def _push_job(self, session: Session) -> None:
         template = self.template
         if template is None or session.closed:
             return
-        ((_, job),) = await self._make_jobs(template, [session])
-        await session.send_line(job.line())
+        ((_, _, line),) = await self._make_jobs(template, [session])
+        await session.send_line(line)
 
     # -- connections ----------------------------------------------------------------------
 
     def _admit(self, ip: str) -> bool:
-        now = self.clock()
-        until = self._banned.get(ip)
-        if until is not None:
-            if until > now:
-                return False
-            del self._banned[ip]
+        if not self.bans.admit(ip, self.clock()):
+            return False
         if len(self.sessions) >= self.config.max_connections:
             return False
         return self._per_ip[ip] < self.config.max_connections_per_ip
 
-    async def _handle(self, stream: Any, start: int | None = None) -> None:
-        async with stream:
-            try:
-                ip = str(stream.extra(SocketAttribute.remote_address)[0])
-            except (IndexError, TypeError):
-                ip = "?"
-            if not self._admit(ip):
-                self.counters["refused"] += 1
-                return
-            session = Session(ip, stream.send, stream.aclose)
-            session.start_difficulty = start
-            self.sessions.add(session)
-            self._per_ip[ip] += 1
-            self.counters["connections"] += 1
-            try:
-                await self._serve_session(session, BufferedByteReceiveStream(stream))
-            except (
-                anyio.EndOfStream,
-                anyio.IncompleteRead,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                _Close,
-            ):
-                pass
-            finally:
-                self._forget(session)
-                await session.close()
+    async def _handle(self, conn: Connection, start: int | None = None) -> None:
+        ip = conn.ip
+        if not self._admit(ip):
+            self.counters["refused"] += 1
+            with anyio.CancelScope(shield=True):
+                await conn.aclose()
+            return
+        write = conn.write if isinstance(conn, SocketConnection) else None
+        session = Session(ip, conn.send, conn.aclose, write=write)
+        session.start_difficulty = start
+        self.sessions.add(session)
+        self._per_ip[ip] += 1
+        self.counters["connections"] += 1
+        try:
+            await self._serve_session(session, conn)
+        except (
+            anyio.EndOfStream,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            ssl.SSLError,
+            _Close,
+        ):
+            pass
+        finally:
+            self._forget(session)
+            await session.close()
 
     def _forget(self, session: Session) -> None:
         self.sessions.discard(session)
@@ -617,7 +735,7 @@ class StratumServer:
         if not self.sessions and self._idle is not None:
             self._idle.set()
 
-    async def _serve_session(self, session: Session, reader: BufferedByteReceiveStream) -> None:
+    async def _serve_session(self, session: Session, conn: Connection) -> None:
         limit = self.config.max_line_bytes
         while not session.closed:
             if session.logged_in:
@@ -627,8 +745,8 @@ class StratumServer:
             line: bytes | None = None
             with anyio.move_on_after(max(0.0, wait)):
                 try:
-                    line = await reader.receive_until(b"\n", limit)
-                except anyio.DelimiterNotFound:
+                    line = await conn.receive_line(limit)
+                except LineTooLongError:
                     self.counters["malformed"] += 1
                     self._misbehave(session.ip)
                     await session.send(
@@ -685,17 +803,11 @@ class StratumServer:
         await session.send(protocol.error(req_id, message, code))
         return False
 
-    def _misbehave(self, ip: str) -> bool:
-        """Count a fault of ``ip``; True when that got it banned."""
-        if self.config.ban_score <= 0:
+    def _misbehave(self, ip: str, reason: str = "malformed") -> bool:
+        """Charge ``ip`` a fault with the ban policy; True when that got it banned."""
+        if not self.bans.fault(ip, self.clock(), reason):
             return False
-        self._scores[ip] += 1
-        if self._scores[ip] < self.config.ban_score:
-            return False
-        del self._scores[ip]
-        self._banned[ip] = self.clock() + self.config.ban_seconds
         self.counters["bans"] += 1
-        logger.warning("pool: banned %s for %.0f s (misbehaviour)", ip, self.config.ban_seconds)
         return True
 
     async def _fail_login(self, session: Session, req_id: Any, message: str) -> None:
@@ -748,7 +860,7 @@ class StratumServer:
         session.id = secrets.token_hex(16)
         self.miners[session.id] = session
         self.counters["logins"] += 1
-        ((_, job),) = await self._make_jobs(template, [session])
+        ((_, job, _),) = await self._make_jobs(template, [session])
         logger.debug(
             "pool: %s logged in from %s (%s), difficulty %d%s",
             session.worker_key,
@@ -773,7 +885,7 @@ class StratumServer:
         self, session: Session, req_id: Any, message: str, *, fault: bool = False
     ) -> None:
         self.rejected[message] += 1
-        if fault and self._misbehave(session.ip):
+        if fault and self._misbehave(session.ip, message):
             await session.send(protocol.error(req_id, protocol.BANNED))
             raise _Close
         await session.send(protocol.error(req_id, message))
@@ -814,12 +926,12 @@ class StratumServer:
             await self._reject(session, req_id, protocol.SERVER_BUSY)
             return
         job.nonces.add(nonce)
-        blob = patch_nonce(job.blob, nonce)
-        pow_hash = await self._verify(blob, job.template.seed_hash)
-        if pow_hash != result:
+        pow_hash = await self._check_pow(session, job, nonce, result)
+        if pow_hash is None:
             await self._reject(session, req_id, protocol.INVALID_SHARE, fault=True)
             return
         await self._accept(session, job, nonce, pow_hash, stale=stale)
+        self.bans.accepted(session.ip, self.clock())
         await session.send(protocol.reply(req_id, {"status": "OK"}))
         if (
             not session.fixed
@@ -827,6 +939,32 @@ class StratumServer:
             and self.vardiff.on_share(session.vardiff, self.clock(), job.difficulty) is not None
         ):
             await self._push_job(session)
+
+    async def _check_pow(
+        self, session: Session, job: Job, nonce: int, result: bytes
+    ) -> bytes | None:
+        """The share's hash: verified with RandomX when the verification policy asks (a
+        block candidate always is), else the claimed ``result``; None when it is fake."""
+        candidate = protocol.meets(result, job.template.difficulty)
+        wanted = self.verification.should_verify(
+            session.address, session.ip, difficulty=job.difficulty, candidate=candidate
+        )
+        if not (wanted or candidate):
+            self.counters["verify_skipped"] += 1
+            return result
+        pow_hash = await self._verify(patch_nonce(job.blob, nonce), job.template.seed_hash)
+        valid = pow_hash == result
+        self.counters["verified"] += 1
+        self.verification.record(session.address, session.ip, valid=valid)
+        if not valid:
+            self.counters["verify_failed"] += 1
+            logger.info(
+                "pool: a fake share from %s (%s): the RandomX hash differs from its result",
+                session.worker_key,
+                session.ip,
+            )
+            return None
+        return pow_hash
 
     async def _verify(self, blob: bytes, key: bytes) -> bytes:
         hasher, limiter = self._hasher, self._limiter
@@ -878,15 +1016,31 @@ class StratumServer:
                 self._task_group.start_soon(self._submit_block, job.template, block, session)
 
     async def _submit_block(self, template: Template, block: Block, session: Session) -> None:
-        service = self._service
-        if service is None:
+        source = self._source
+        if source is None:
             return
+        if self.on_candidate is not None:
+            try:
+                await self.on_candidate(template, block, session.address)
+            except Exception:
+                logger.exception(
+                    "pool: the block at height %d was not written ahead", template.height
+                )
         try:
-            result = await anyio.to_thread.run_sync(service.submit_block, block, template.txs)
+            result = await source.submit(block, template.txs)
         except ValidationError as exc:
             self.counters["blocks_rejected"] += 1
             logger.warning(
                 "the node refused the pool's block at height %d: %s", template.height, exc
+            )
+            return
+        except UpstreamError as exc:
+            logger.error(
+                "the pool's block at height %d (%s) could not be handed to %s: %s",
+                template.height,
+                block.id.hex(),
+                source.description,
+                exc,
             )
             return
         status = str(result.status)
@@ -909,24 +1063,43 @@ class StratumServer:
 
 
 async def _deliver(lines: Sequence[tuple[Session, bytes]]) -> None:
-    """Send each session its line, with at most :data:`BROADCAST_SENDERS` tasks."""
-    pending = iter(lines)
+    """Send each session its line: written at once where the socket takes it, the rest
+    with at most :data:`BROADCAST_SENDERS` tasks."""
+    rest: list[tuple[Session, bytes]] = []
+    for session, line in lines:
+        left = session.write_line(line)
+        if left is not None:
+            rest.append((session, left))
+    if not rest:
+        return
+    pending = iter(rest)
 
     async def sender() -> None:
         for session, line in pending:
-            await session.send_line(line)
+            await session.send_line_rest(line)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(min(len(lines), BROADCAST_SENDERS)):
+        for _ in range(min(len(rest), BROADCAST_SENDERS)):
             tg.start_soon(sender)
 
 
-async def _wait_for_chain(service: ChainServiceLike) -> None:
-    """Return once the chain service has opened its chain."""
-    while True:
-        if service.chain is not None:
-            return
-        await anyio.sleep(0.1)
+def _make_template(serial: int, parts: TemplateParts) -> Template:
+    """The template of a source's ``parts``, with its blob maker (worker thread)."""
+    return Template(
+        serial=serial,
+        block=parts.block,
+        height=parts.height,
+        difficulty=parts.difficulty,
+        seed_hash=parts.seed_hash,
+        next_seed_hash=parts.next_seed_hash,
+        txs=parts.txs,
+        maker=BlobMaker(
+            parts.block,
+            height=parts.height,
+            seed_hash=parts.seed_hash,
+            next_seed_hash=parts.next_seed_hash,
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -6,13 +6,20 @@ recent shares (their difficulties) over the time they took, and returns a new di
 when the expected share interval strays from the target by more than the tolerance.
 Steps are bounded (``max_step`` up or down per retarget) and the result is clamped to the
 configured bounds. A miner whose shares stop arriving is lowered by :meth:`Vardiff.on_idle`.
+
+:class:`Vardiff` is the ``default`` vardiff policy (``[stratum] vardiff_policy``); it
+satisfies :class:`zion_hookspecs.VardiffPolicy`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from .config import StratumConfig
 
 
 @attrs.define
@@ -38,6 +45,7 @@ class Vardiff:
     - ``window``: shares kept for the estimate.
     - ``max_step``: the largest factor of one retarget, up or down.
     - ``idle_factor``: a miner without shares for this many targets is halved.
+    - ``name``: the policy's registry name.
     """
 
     min_difficulty: int
@@ -48,6 +56,7 @@ class Vardiff:
     window: int = 16
     max_step: float = 8.0
     idle_factor: float = 4.0
+    name: str = "default"
 
     def new_state(self, difficulty: int, now: float) -> VardiffState:
         """The state of a miner starting at ``difficulty`` (clamped) at ``now``."""
@@ -93,4 +102,13 @@ class Vardiff:
         return new
 
 
-__all__ = ["Vardiff", "VardiffState"]
+def default_vardiff(config: StratumConfig) -> Vardiff:
+    """The ``default`` policy with the bounds and target of ``[stratum]``."""
+    return Vardiff(
+        min_difficulty=config.min_difficulty,
+        max_difficulty=config.max_difficulty,
+        target_seconds=config.target_share_seconds,
+    )
+
+
+__all__ = ["Vardiff", "VardiffState", "default_vardiff"]
