@@ -21,10 +21,13 @@ import pytest
 
 from zion_core.cli import main
 from zion_core.errors import PluginConflictError, UnknownBackendError
+from zion_core.metrics import Histogram
 from zion_hookspecs import (
     SPEC_MODULES,
     BridgeStatus,
     HashCapabilities,
+    HistogramSample,
+    HttpRoute,
     MetricSample,
     RpcMethod,
     ShareRecord,
@@ -210,6 +213,44 @@ def test_hook_register_rpc_methods(make_node) -> None:
     assert registry.get("flush_txpool").restricted
 
 
+def test_hook_register_http_routes(make_node) -> None:
+    async def hello(request: Any) -> Any:
+        raise NotImplementedError
+
+    class Site:  # an ASGI application
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            raise NotImplementedError
+
+    site = Site()
+
+    class Plugin:
+        @hookimpl
+        def zion_register_http_routes(self, register: Any, node: Any) -> None:
+            register(HttpRoute("/hello", hello, name="hello"))
+            register(HttpRoute("/site/", site, ("GET", "POST"), name="site"))
+
+    registry = make_node({"web": Plugin()}).registry("http_route")
+    assert registry.names() == ["hello", "site"]
+    route = registry.get("hello")
+    assert (route.path, route.endpoint, route.methods, route.is_mount) == (
+        "/hello",
+        hello,
+        ("GET",),
+        False,
+    )
+    assert registry.get("site").is_mount and registry.get("site").endpoint is site
+
+    class Twice:
+        @hookimpl
+        def zion_register_http_routes(self, register: Any, node: Any) -> None:
+            register(HttpRoute("/other", hello, name="hello"))
+
+    with pytest.raises(PluginConflictError, match="http route 'hello' is registered by both"):
+        make_node({"web": Plugin(), "twice": Twice()})
+    with pytest.raises(TypeError, match="name"):
+        HttpRoute("/x", hello)  # type: ignore[call-arg]
+
+
 def test_hook_register_status_panels(make_node) -> None:
     class Panel:
         name = "pool"
@@ -248,6 +289,29 @@ def test_hook_register_metrics(make_node) -> None:
     samples = [s for _, source in registry.items() for s in source.collect()]
     names = {s.name for s in samples}
     assert {"zion_uptime_seconds", "zion_plugins_loaded", "zion_shares_total"} <= names
+
+
+def test_register_metrics_histograms(make_node) -> None:
+    latency = Histogram((0.01, 0.1, 1.0))
+
+    class Source:
+        name = "latency"
+
+        def collect(self) -> Iterable[MetricSample | HistogramSample]:
+            yield latency.sample("zion_greeting_seconds", "Time to greet", {"kind": "loud"})
+
+    class Plugin:
+        @hookimpl
+        def zion_register_metrics(self, register: Any, node: Any) -> None:
+            register(Source())
+
+    source = make_node({"m": Plugin()}).registry("metrics").get("latency")
+    for value in (0.005, 0.05, 0.05, 5.0):
+        latency.observe(value)
+    (sample,) = source.collect()
+    assert sample.kind == "histogram" and sample.labels == {"kind": "loud"}
+    assert sample.buckets == ((0.01, 1), (0.1, 3), (1.0, 3))
+    assert sample.count == 4 and sample.sum == pytest.approx(5.105)
 
 
 def test_hook_diagnose(fake_dists, unique, capsys, isolated_env) -> None:

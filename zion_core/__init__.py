@@ -29,6 +29,13 @@ from .errors import (
     ValidationError,
     ZionError,
 )
+from .events_client import (
+    EventStreamClosedError,
+    EventStreamError,
+    EventStreamRefusedError,
+    NodeEventStream,
+)
+from .metrics import Histogram
 from .node import ZionNode
 from .plugins import ESSENTIAL_PLUGINS, RESERVED_NAMES, PluginEntry, discover
 from .registry import Registry
@@ -45,9 +52,14 @@ __all__ = [
     "ConfigError",
     "ConfigSources",
     "DataDirLockedError",
+    "EventStreamClosedError",
+    "EventStreamError",
+    "EventStreamRefusedError",
+    "Histogram",
     "NonCanonicalError",
     "OutOfDataError",
     "LoadedPlugins",
+    "NodeEventStream",
     "PluginConflictError",
     "PluginEntry",
     "PluginError",

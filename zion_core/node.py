@@ -2,8 +2,8 @@
 running set of services.
 
 Build order: config sections (``zion_register_config``), the effective configuration,
-``zion_configure``, the registries (backends, then services, RPC methods, panels,
-metrics), then :meth:`ZionNode.serve` runs the services; ``zion_unconfigure`` follows.
+``zion_configure``, the registries (backends, then services, RPC methods, HTTP routes,
+panels, metrics), then :meth:`ZionNode.serve` runs the services; ``zion_unconfigure`` follows.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ REGISTRIES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "bridge": ("zion_register_bridges", ("chain", "status"), None),
     "service": ("zion_register_services", ("run",), None),
     "rpc_method": ("zion_register_rpc_methods", ("handler",), None),
+    "http_route": ("zion_register_http_routes", ("path", "endpoint", "methods"), None),
     "status_panel": ("zion_register_status_panels", ("title", "snapshot"), None),
     "metrics": ("zion_register_metrics", ("collect",), None),
 }

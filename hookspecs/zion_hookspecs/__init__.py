@@ -10,7 +10,7 @@ group::
 The specifications live in one module per domain:
 
 - :mod:`zion_hookspecs.lifecycle`: configuration, services, CLI commands, RPC methods,
-  status panels, metrics, diagnostics
+  HTTP routes, status panels, metrics, diagnostics
 - :mod:`zion_hookspecs.events`: block connected/disconnected, transaction accepted,
   share accepted, block found, pool statistics
 - :mod:`zion_hookspecs.consensus`, :mod:`~zion_hookspecs.hashing`,
@@ -36,6 +36,8 @@ from .types import (
     DifficultyState,
     HashBackend,
     HashCapabilities,
+    HistogramSample,
+    HttpRoute,
     MetricSample,
     MetricsSource,
     Node,
@@ -75,6 +77,8 @@ __all__ = [
     "DifficultyState",
     "HashBackend",
     "HashCapabilities",
+    "HistogramSample",
+    "HttpRoute",
     "MetricSample",
     "MetricsSource",
     "Node",

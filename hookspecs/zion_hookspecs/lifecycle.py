@@ -1,8 +1,9 @@
-"""Lifecycle hooks: configuration, services, commands, RPC methods, panels, metrics.
+"""Lifecycle hooks: configuration, services, commands, RPC methods, HTTP routes, panels,
+metrics.
 
 Call order for ``zion run``: :func:`zion_register_config`, :func:`zion_configure`, every
-``zion_register_*`` hook (backends first, then services, RPC methods, status panels,
-metrics), the services run, and :func:`zion_unconfigure` once they have stopped.
+``zion_register_*`` hook (backends first, then services, RPC methods, HTTP routes, status
+panels, metrics), the services run, and :func:`zion_unconfigure` once they have stopped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from .types import (
         DiagnosticsReport,
+        HttpRoute,
         MetricsSource,
         Node,
         Register,
@@ -82,13 +84,28 @@ def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None
 
 
 @hookspec
+def zion_register_http_routes(register: Register[HttpRoute], node: Node) -> None:
+    """Register HTTP endpoints (:class:`~zion_hookspecs.HttpRoute`) on the node's HTTP server.
+
+    The ``jsonrpc`` plugin serves them next to ``/json_rpc``, behind the same rate limits
+    and CORS settings; without it nothing serves them. A path ending with ``/`` mounts an
+    ASGI application at that prefix (static files).
+    """
+
+
+@hookspec
 def zion_register_status_panels(register: Register[StatusPanel], node: Node) -> None:
     """Register panels (:class:`~zion_hookspecs.StatusPanel`) for the node's status views."""
 
 
 @hookspec
 def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
-    """Register metric sources (:class:`~zion_hookspecs.MetricsSource`), read on every scrape."""
+    """Register metric sources (:class:`~zion_hookspecs.MetricsSource`), read on every scrape.
+
+    ``collect()`` yields :class:`~zion_hookspecs.MetricSample` (counters, gauges) and
+    :class:`~zion_hookspecs.HistogramSample` values; the ``metrics`` plugin exports them
+    in the Prometheus text format at ``/metrics``.
+    """
 
 
 @hookspec

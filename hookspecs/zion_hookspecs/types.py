@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from anyio.abc import ByteStream, Listener
@@ -103,6 +103,7 @@ RegistryKind = Literal[
     "share_verification_policy",
     "bridge",
     "rpc_method",
+    "http_route",
     "status_panel",
     "metrics",
 ]
@@ -421,6 +422,39 @@ class RpcMethod:
     result_schema: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HttpRoute:
+    """An HTTP endpoint contributed by a plugin to the node's HTTP server.
+
+    The server is the ``jsonrpc`` plugin's (Starlette, served by Hypercorn, next to
+    ``/json_rpc`` and ``/ws``). ``path`` starts with ``/``:
+
+    - an exact path (``/metrics``) is served by ``endpoint`` for the listed ``methods``
+      (``GET`` also answers ``HEAD``; another method is answered 405). A plain function
+      or method is a request handler, ``async def endpoint(request) -> Response`` with
+      Starlette's request and response types; any other callable object is an ASGI
+      application (``async __call__(scope, receive, send)``);
+    - a path ending with ``/`` (``/dashboard/``) mounts ``endpoint``, an ASGI application,
+      at that prefix, as Starlette's ``Mount`` does: it serves every path below the prefix
+      (Starlette's ``StaticFiles`` fits), ``scope["root_path"]`` ends with the prefix
+      (without its slash) and ``scope["path"]`` stays the full path. The prefix without its
+      slash is redirected to it. ``methods`` is not checked.
+
+    ``name`` is the registry key. A path the server already serves, or that another
+    route claims, stops the server from starting, naming both.
+    """
+
+    path: str
+    endpoint: Callable[..., Any]
+    methods: tuple[str, ...] = ("GET",)
+    name: str = field(kw_only=True)
+
+    @property
+    def is_mount(self) -> bool:
+        """Whether this route mounts an ASGI application at a prefix (``path`` ends with ``/``)."""
+        return self.path.endswith("/")
+
+
 class StatusPanel(Protocol):
     """A status panel: a title and a JSON-shaped snapshot of key/value rows."""
 
@@ -435,7 +469,12 @@ class StatusPanel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MetricSample:
-    """One metric value, in Prometheus terms (``kind``: counter or gauge)."""
+    """One metric value, in Prometheus terms (``kind``: counter or gauge).
+
+    ``name`` follows Prometheus conventions: ``zion_`` prefix, base units (seconds,
+    bytes), ``_total`` for counters. Samples of one name share ``kind`` and ``help`` and
+    differ by ``labels``.
+    """
 
     name: str
     kind: Literal["counter", "gauge"]
@@ -444,13 +483,35 @@ class MetricSample:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class HistogramSample:
+    """One histogram, in Prometheus terms: a distribution of observed values.
+
+    ``buckets`` are ``(upper bound, cumulative count)`` pairs in increasing order of the
+    bound: how many observations were at most that bound. The ``+Inf`` bucket is not
+    listed: it is ``count``, the number of observations; ``sum`` is their total. A
+    plugin usually keeps a :class:`zion_core.metrics.Histogram` and yields its
+    ``sample(...)``.
+    """
+
+    kind: ClassVar[Literal["histogram"]] = "histogram"
+
+    name: str
+    help: str
+    buckets: tuple[tuple[float, int], ...]
+    count: int
+    sum: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
 class MetricsSource(Protocol):
-    """A source of metric samples, read on every scrape (must be cheap)."""
+    """A source of metric samples, read on every scrape (must be cheap: no IO, no walk
+    over every miner or transaction; keep counters up to date where things happen)."""
 
     @property
     def name(self) -> str: ...
 
-    def collect(self) -> Iterable[MetricSample]: ...
+    def collect(self) -> Iterable[MetricSample | HistogramSample]: ...
 
 
 class DiagnosticsReport(Protocol):
@@ -470,6 +531,8 @@ __all__ = [
     "DifficultyState",
     "HashBackend",
     "HashCapabilities",
+    "HistogramSample",
+    "HttpRoute",
     "MetricSample",
     "MetricsSource",
     "Named",

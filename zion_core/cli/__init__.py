@@ -1,9 +1,9 @@
 """The ``zion`` command line.
 
-Built-in commands: ``run``, ``plugins``, ``config show``, ``diagnose``. Installed plugins
-add their own through ``zion_register_commands``; those are imported only when the
-command asked for is not a built-in one (or for ``--help``), and a plugin that fails to
-import costs a warning, not the whole command line.
+Built-in commands: ``run``, ``plugins``, ``config show``, ``diagnose``, ``status``.
+Installed plugins add their own through ``zion_register_commands``; those are imported
+only when the command asked for is not a built-in one (or for ``--help``), and a plugin
+that fails to import costs a warning, not the whole command line.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from .config_cmd import config_app
 from .diagnose import diagnose
 from .plugins_cmd import plugins
 from .run import run
+from .status import status
 
-BUILTIN_COMMANDS = ("run", "plugins", "config", "diagnose")
+BUILTIN_COMMANDS = ("run", "plugins", "config", "diagnose", "status")
 
 
 def _version_callback(value: bool) -> None:
@@ -65,6 +66,7 @@ def build_app() -> typer.Typer:
     app.command("run")(run)
     app.command("plugins")(plugins)
     app.command("diagnose")(diagnose)
+    app.command("status")(status)
     app.add_typer(config_app, name="config")
     return app
 

@@ -4,7 +4,8 @@ Registers the ``zion`` consensus rules (networks mainnet, testnet and devnet, LW
 difficulty, smooth emission with a tail, the RandomX seed schedule, block and
 transaction validation, the chain with reorganisations, and the mempool) and the
 ``[chain]`` configuration section, and the ``chain`` service that opens the node's chain
-in the configured storage backend when the node starts.
+in the configured storage backend when the node starts, with its metrics source
+(``chain``: the tip, block connection times, reorganisations, the mempool).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .service import ChainService
 if TYPE_CHECKING:
     from zion_hookspecs import (
         ConsensusRules,
+        MetricsSource,
         Node,
         Register,
         RegisterConfigSection,
@@ -58,6 +60,15 @@ def zion_register_services(register: Register[Service], node: Node) -> None:
         )
         return
     register(ChainService(node))
+
+
+@hookimpl
+def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
+    services = node.registry("service")
+    if ChainService.name in services.names():
+        service = services.get(ChainService.name)
+        if isinstance(service, ChainService):
+            register(service.metrics)
 
 
 @hookimpl

@@ -21,6 +21,7 @@ import attrs
 
 from zion_core.chain.block import Block, BlockHeader, MinerTx
 from zion_core.chain.transaction import OutPoint, Transaction
+from zion_core.progress import progress
 from zion_hookspecs import Storage
 
 from . import errors
@@ -53,6 +54,9 @@ from .validation import check_block, check_transaction, verify_signatures
 logger = logging.getLogger(__name__)
 
 POW_LIMIT = 1 << 256
+REORG_PROGRESS_BLOCKS = 32
+"""A reorganisation of at least this many blocks (disconnected plus connected) shows
+its progress: a bar on a terminal, log lines elsewhere."""
 
 
 class Hasher(Protocol):
@@ -555,37 +559,47 @@ class Chain:
     def _reorganize(self, block_id: bytes) -> AddResult:
         branch = self._branch(block_id)
         fork_height = branch[0][1].height - 1
-        old: list[tuple[Block, list[Transaction]]] = []
-        while self.height > fork_height:
-            old.append(self._disconnect_tip())
-        connected: list[bytes] = []
-        failed = block_id
-        try:
-            for side_id, meta in branch:
-                failed = side_id
-                block = self.block(side_id)
-                assert block is not None
-                txs = self._collect(block, {})
-                self._connect(block, txs, meta)
-                connected.append(side_id)
-        except errors.ConsensusError as exc:
-            # the branch is invalid from ``failed`` on: back to the old main chain
-            logger.warning(
-                "reorganisation to %s failed at block %s (%s); restoring the chain",
-                block_id.hex(),
-                failed.hex(),
-                exc,
-            )
+        steps = self.height - fork_height + len(branch)
+        with progress(
+            f"reorganisation to {block_id.hex()[:16]}",
+            total=steps,
+            unit="blocks",
+            logger=logger,
+            enabled=steps >= REORG_PROGRESS_BLOCKS,
+        ) as replay:
+            old: list[tuple[Block, list[Transaction]]] = []
             while self.height > fork_height:
-                self._disconnect_tip()
-            for old_block, old_txs in reversed(old):
-                old_meta = self.store.meta(old_block.id)
-                assert old_meta is not None
-                self._connect(old_block, old_txs, old_meta)
-            ids = [side_id for side_id, _ in branch]
-            bad = ids[ids.index(failed) :]  # the failed block and its descendants
-            self.store.write({INVALID + side_id: b"" for side_id in bad})
-            raise
+                old.append(self._disconnect_tip())
+                replay.advance()
+            connected: list[bytes] = []
+            failed = block_id
+            try:
+                for side_id, meta in branch:
+                    failed = side_id
+                    block = self.block(side_id)
+                    assert block is not None
+                    txs = self._collect(block, {})
+                    self._connect(block, txs, meta)
+                    connected.append(side_id)
+                    replay.advance()
+            except errors.ConsensusError as exc:
+                # the branch is invalid from ``failed`` on: back to the old main chain
+                logger.warning(
+                    "reorganisation to %s failed at block %s (%s); restoring the chain",
+                    block_id.hex(),
+                    failed.hex(),
+                    exc,
+                )
+                while self.height > fork_height:
+                    self._disconnect_tip()
+                for old_block, old_txs in reversed(old):
+                    old_meta = self.store.meta(old_block.id)
+                    assert old_meta is not None
+                    self._connect(old_block, old_txs, old_meta)
+                ids = [side_id for side_id, _ in branch]
+                bad = ids[ids.index(failed) :]  # the failed block and its descendants
+                self.store.write({INVALID + side_id: b"" for side_id in bad})
+                raise
         in_new = {
             txid for side_id in connected for txid in (self.block(side_id) or _never()).tx_hashes
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,9 @@ from zion_core.chain.transaction import Transaction
 from zion_hookspecs import Node, ReadySignal
 
 from .chain import AddResult, Chain
+from .errors import ConsensusError
 from .mempool import Mempool
+from .metrics import ChainMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class ChainService:
         self.mempool: Mempool | None = None
         self._store: Any = None
         self.lock = threading.RLock()
+        self.metrics = ChainMetrics()
+        """The tip, block connection times and the mempool (the ``chain`` metrics source)."""
 
     def _open(self) -> None:
         backends = self.node.config_section("backends")
@@ -51,6 +56,8 @@ class ChainService:
         try:
             self.chain = rules.open_chain(self.node.network, self._store, hasher)
             self.mempool = Mempool(self.chain)
+            self.metrics.mempool = self.mempool
+            self.metrics.tip(self.chain.tip)
         except BaseException:
             self._store.close()
             raise
@@ -81,7 +88,17 @@ class ChainService:
     def _submit_block(self, block: Block, txs: Mapping[bytes, Transaction]) -> AddResult:
         chain, mempool = self._ready()
         pooled = {tx.txid: tx for tx in mempool.transactions()}
-        result = chain.add_block(block, {**pooled, **txs})
+        began = time.perf_counter()
+        try:
+            result = chain.add_block(block, {**pooled, **txs})
+        except ConsensusError:
+            self.metrics.added("invalid", time.perf_counter() - began)
+            raise
+        self.metrics.added(
+            result.status, time.perf_counter() - began, disconnected=len(result.disconnected)
+        )
+        if result.connected:
+            self.metrics.tip(chain.tip)
         for block_id in result.disconnected:  # tip first
             old = chain.block(block_id)
             meta = chain.store.meta(block_id)

@@ -3,7 +3,9 @@
 Blocking API calls run in worker threads (at most ``limiter``'s tokens at once), and so do
 plain-function handlers contributed by other plugins (``zion_register_rpc_methods``);
 coroutine-function handlers run on the event loop. Admin methods need the admin token
-(:mod:`.access`); ``/ws`` serves live events (:mod:`.events`). Every failure is answered
+(:mod:`.access`); ``/ws`` serves live events (:mod:`.events`). Routes registered by
+other plugins (``zion_register_http_routes``) are served after the built-in ones, behind
+the same middleware. Every failure is answered
 as JSON: a JSON-RPC ``error`` object on ``/json_rpc``, ``status: "Failed"`` with a
 ``reason`` on the REST endpoints; a bug is logged with its traceback and answered
 ``-32603 Internal error`` without one.
@@ -15,7 +17,8 @@ import inspect
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import anyio
@@ -24,12 +27,12 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from zion_core import ServiceError, ZionError
-from zion_hookspecs import RpcMethod
+from zion_hookspecs import HttpRoute, RpcMethod
 
 from . import openrpc
 from .access import MONEROD_RESTRICTED, AdminGate, RateLimitMiddleware, new_token
@@ -47,6 +50,7 @@ from .errors import (
     RpcError,
 )
 from .events import EventHub, serve_subscriber
+from .metrics import Outcome, RpcMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +128,41 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def plugin_routes(routes: Sequence[HttpRoute], builtin_paths: Sequence[str]) -> list[BaseRoute]:
+    """Starlette routes for the plugins' ``routes``; ``ValueError`` for a bad path or one
+    that clashes with ``builtin_paths`` or another route (a mount claims every path below
+    its prefix)."""
+    claimed: dict[str, str] = {path: "the jsonrpc plugin" for path in builtin_paths}
+    out: list[BaseRoute] = []
+    for route in routes:
+        path = route.path
+        if not path.startswith("/") or any(ch.isspace() for ch in path):
+            raise ValueError(
+                f"HTTP route {route.name!r}: path {path!r} must start with '/' and have no spaces"
+            )
+        for other, owner in claimed.items():
+            if (
+                other == path
+                or (route.is_mount and other.startswith(path))
+                or (other.endswith("/") and path.startswith(other))
+            ):
+                raise ValueError(
+                    f"HTTP route {route.name!r}: path {path!r} clashes with {other!r} of {owner}"
+                )
+        claimed[path] = f"HTTP route {route.name!r}"
+        if route.is_mount:
+            out.append(Mount(path.rstrip("/"), app=route.endpoint, name=route.name))
+            continue
+        methods = [method.upper() for method in route.methods]
+        if not methods:
+            raise ValueError(f"HTTP route {route.name!r}: no HTTP methods")
+        out.append(Route(path, route.endpoint, methods=methods, name=route.name))
+    return out
+
+
 class RpcApp:
-    """The HTTP endpoints over a :class:`~.api.NodeApi` and the plugins' RPC methods."""
+    """The HTTP endpoints over a :class:`~.api.NodeApi` and the plugins' RPC methods and
+    HTTP routes."""
 
     def __init__(
         self,
@@ -137,6 +174,8 @@ class RpcApp:
         config: RpcConfig | None = None,
         admin_token: str = "",
         hub: EventHub | None = None,
+        routes: Sequence[HttpRoute] = (),
+        metrics: RpcMetrics | None = None,
     ) -> None:
         self.api = api
         self.builtin = api.methods()
@@ -157,6 +196,11 @@ class RpcApp:
         self.hub = hub or EventHub(
             max_clients=self.config.ws_max_clients, queue_size=self.config.ws_queue
         )
+        self.routes = tuple(routes)
+        self.metrics = metrics
+        self._starlette_routes()  # a bad or clashing plugin route fails here (ValueError)
+        if metrics is not None:
+            metrics.known = frozenset({*self.builtin, *self.extra, "rpc.discover", *metrics.known})
 
     # -- JSON-RPC ------------------------------------------------------------------------
 
@@ -213,16 +257,25 @@ class RpcApp:
         method = call.get("method")
         if not isinstance(method, str):
             return _rpc_error(RpcError(INVALID_REQUEST, "Invalid Request"), request_id)
+        began = time.perf_counter()
         if not admin and self.gate.is_admin(method):
+            self._record(method, "error", began)
             return _rpc_error(UNAUTHORIZED_ERROR, request_id)
         try:
             result = await self._call(method, call.get("params"))
         except RpcError as exc:
+            self._record(method, "error", began)
             return _rpc_error(exc, request_id)
         except Exception:
             logger.exception("JSON-RPC method %s failed", method)
+            self._record(method, "internal_error", began)
             return _rpc_error(RpcError(INTERNAL_ERROR, "Internal error"), request_id)
+        self._record(method, "ok", began)
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _record(self, method: str, outcome: Outcome, began: float) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(method, outcome, time.perf_counter() - began)
 
     async def json_rpc(self, request: Request) -> Response:
         """``POST /json_rpc``: one call or a batch (an array of calls)."""
@@ -262,17 +315,22 @@ class RpcApp:
                 params = parse_json(body) if body.strip() else {}
             except ValueError:
                 return _json({"status": "Failed", "reason": "Parse error", "untrusted": False}, 400)
+            began = time.perf_counter()
+            path = request.url.path
             try:
                 result = await self._run(call, params, inline=inline)
             except RpcError as exc:
+                self._record(path, "error", began)
                 status = "BUSY" if exc.code == CORE_BUSY else "Failed"
                 reason = exc.message if exc.data is None else f"{exc.message}: {exc.data}"
                 return _json({"status": status, "reason": reason, "untrusted": False})
             except Exception:
-                logger.exception("REST endpoint %s failed", request.url.path)
+                logger.exception("REST endpoint %s failed", path)
+                self._record(path, "internal_error", began)
                 return _json(
                     {"status": "Failed", "reason": "Internal error", "untrusted": False}, 500
                 )
+            self._record(path, "ok", began)
             return _json(result)
 
         return endpoint
@@ -312,6 +370,12 @@ class RpcApp:
 
     def starlette(self) -> Starlette:
         """The routes (no middleware: see :meth:`asgi`)."""
+        return Starlette(
+            routes=self._starlette_routes(),
+            exception_handlers={404: _http_error, 405: _http_error},
+        )
+
+    def _starlette_routes(self) -> list[BaseRoute]:
         api = self.api
         rest: list[tuple[tuple[str, ...], Callable[[Any], dict[str, Any]], bool]] = [
             (("/get_height", "/getheight"), lambda _params: api.get_height(), True),
@@ -320,7 +384,7 @@ class RpcApp:
             (("/get_transactions", "/gettransactions"), api.get_transactions, False),
             (("/get_transaction_pool",), api.get_transaction_pool, False),
         ]
-        routes = [
+        routes: list[BaseRoute] = [
             Route("/json_rpc", self.json_rpc, methods=["POST"]),
             Route("/openrpc.json", self.openrpc_json, methods=["GET"]),
             WebSocketRoute("/ws", self.websocket),
@@ -328,10 +392,13 @@ class RpcApp:
         for paths, call, inline in rest:
             endpoint = self.rest(call, inline=inline)
             routes.extend(Route(path, endpoint, methods=["GET", "POST"]) for path in paths)
-        return Starlette(
-            routes=routes,
-            exception_handlers={404: _http_error, 405: _http_error},
+        rest_paths = [path for paths, _, _ in rest for path in paths]
+        if self.metrics is not None:
+            self.metrics.known = self.metrics.known | set(rest_paths)
+        routes.extend(
+            plugin_routes(self.routes, ["/json_rpc", "/openrpc.json", "/ws", *rest_paths])
         )
+        return routes
 
 
-__all__ = ["BodyTooLargeError", "RpcApp", "read_body"]
+__all__ = ["BodyTooLargeError", "RpcApp", "plugin_routes", "read_body"]

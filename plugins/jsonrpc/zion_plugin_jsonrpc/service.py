@@ -14,13 +14,14 @@ import sniffio
 from hypercorn.config import Config
 
 from zion_core import ServiceError
-from zion_hookspecs import Node, ReadySignal, RpcMethod
+from zion_hookspecs import HttpRoute, Node, ReadySignal, RpcMethod
 
 from .access import new_token, write_token_file
 from .api import ChainServiceLike, NodeApi
 from .app import RpcApp
 from .config import RpcConfig
 from .events import EventHub, EventListener
+from .metrics import RpcMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class RpcService:
         self.admin_token = self.config.admin_token
         self.token_path: Path | None = None
         self.hub = EventHub(max_clients=self.config.ws_max_clients, queue_size=self.config.ws_queue)
+        self.metrics = RpcMetrics()
+        """Requests answered, by method (the ``rpc`` metrics source)."""
 
     def _chain_service(self) -> ChainServiceLike:
         services = self.node.registry("service")
@@ -94,6 +97,10 @@ class RpcService:
     def _plugin_methods(self) -> dict[str, RpcMethod]:
         registry = self.node.registry("rpc_method")
         return {name: registry.get(name) for name in registry.names()}
+
+    def _plugin_routes(self) -> list[HttpRoute]:
+        registry = self.node.registry("http_route")
+        return [registry.get(name) for name in registry.names()]
 
     def _hypercorn_config(self) -> Config:
         config = Config()
@@ -124,6 +131,8 @@ class RpcService:
                 config=self.config,
                 admin_token=self.admin_token,
                 hub=self.hub,
+                routes=self._plugin_routes(),
+                metrics=self.metrics,
             )
         except ValueError as exc:
             raise ServiceError(str(exc)) from None

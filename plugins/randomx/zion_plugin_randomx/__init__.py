@@ -4,7 +4,9 @@ Registers the ``randomx-cpu`` hashing backend (light or fast mode, verification 
 pool, key manager that prepares the next seed), the ``[randomx]`` config section, the
 ``zion bench randomx`` and ``zion mine`` commands, and RandomX lines for ``zion diagnose``.
 With ``[miner] address`` set, it also runs the node's solo miner, the ``miner`` service
-(:mod:`.solo`), whose numbers the RPC method ``mining_status`` reports.
+(:mod:`.solo`), whose numbers the RPC method ``mining_status`` reports. The RPC method
+``randomx_status`` reports the mode and memory of the verifier and of that miner, and the
+``randomx`` metrics source exports them with the hashes computed (:mod:`.metrics`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from zion_hookspecs import (
         DiagnosticsReport,
         HashBackend,
+        MetricsSource,
         Node,
         Register,
         RegisterConfigSection,
@@ -68,6 +71,62 @@ MINING_STATUS_SCHEMA: Final = {
         "difficulty": {"type": "integer", "minimum": 0},
         "wide_difficulty": {"type": "string"},
         "blocks_found": {"type": "integer", "minimum": 0},
+        "recent_blocks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["height", "hash"],
+                "properties": {
+                    "height": {"type": "integer", "minimum": 0},
+                    "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
+        },
+        "status": {"const": "OK"},
+        "untrusted": {"const": False},
+    },
+}
+
+
+_BACKEND_STATUS_SCHEMA: Final = {
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "required": ["backend", "mode", "threads", "flags", "keys", "memory_bytes"],
+            "properties": {
+                "backend": {"type": "string"},
+                "mode": {"enum": ["light", "fast"]},
+                "threads": {"type": "integer", "minimum": 1},
+                "flags": {"type": "array", "items": {"type": "string"}},
+                "jit": {"type": "boolean"},
+                "large_pages": {"type": "boolean"},
+                "keys": {"type": "integer", "minimum": 0},
+                "current_key": {"type": "string"},
+                "memory_bytes": {"type": "integer", "minimum": 0},
+                "dataset_progress": {
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "required": ["done", "total"],
+                            "properties": {
+                                "done": {"type": "integer", "minimum": 0},
+                                "total": {"type": "integer", "minimum": 1},
+                            },
+                        },
+                    ]
+                },
+            },
+        },
+    ]
+}
+RANDOMX_STATUS_SCHEMA: Final = {
+    "type": "object",
+    "required": ["verifier", "miner", "status", "untrusted"],
+    "properties": {
+        "verifier": _BACKEND_STATUS_SCHEMA,
+        "miner": _BACKEND_STATUS_SCHEMA,
         "status": {"const": "OK"},
         "untrusted": {"const": False},
     },
@@ -96,16 +155,50 @@ def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None
             mining_status,
             description="The built-in miner ([miner] address): monerod's mining_status "
             "fields (active, speed in hashes per second over the last minute, "
-            "threads_count, address, block_reward, difficulty) and blocks_found.",
+            "threads_count, address, block_reward, difficulty), blocks_found and "
+            "recent_blocks (height and hash of the last blocks found, newest first).",
             params_schema={},
             result_schema=MINING_STATUS_SCHEMA,
+        )
+    )
+
+    def randomx_status(params: Any) -> dict[str, Any]:
+        hashers = node.registry("hasher")
+        verifier = (
+            hashers.get(RandomXCpu.name).status() if RandomXCpu.name in hashers.names() else None
+        )
+        services = node.registry("service")
+        miner = None
+        if "miner" in services.names():
+            backend = services.get("miner").backend
+            miner = backend.status() if backend is not None else None
+        return {"verifier": verifier, "miner": miner, "status": "OK", "untrusted": False}
+
+    register(
+        RpcMethod(
+            "randomx_status",
+            randomx_status,
+            description="RandomX on this node: the verifier's and the built-in miner's "
+            "mode (light or fast), threads, flags, keys held and their memory in bytes, "
+            "and the progress of a dataset being built.",
+            params_schema={},
+            result_schema=RANDOMX_STATUS_SCHEMA,
         )
     )
 
 
 @hookimpl
 def zion_register_hashers(register: Register[HashBackend], node: Node) -> None:
-    register(RandomXCpu(node.config_section(SECTION)))
+    from .progress import dataset_feed
+
+    register(RandomXCpu(node.config_section(SECTION), progress=dataset_feed()))
+
+
+@hookimpl
+def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
+    from .metrics import RandomXMetrics
+
+    register(RandomXMetrics(node))  # hashes, verification latency, mode and memory
 
 
 @hookimpl

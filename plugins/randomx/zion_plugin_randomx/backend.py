@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,11 +21,24 @@ import anyio.lowlevel
 
 from zion_hookspecs import HashCapabilities
 
-from .binding import VM, Cache, Dataset, Flags, ProgressCallback, recommended_flags
+from .binding import (
+    CACHE_SIZE,
+    DATASET_ITEM_SIZE,
+    VM,
+    Cache,
+    Dataset,
+    Flags,
+    ProgressCallback,
+    recommended_flags,
+)
 from .config import RandomXConfig
 from .keys import KeyManager, KeyState
+from .metrics import HashCounters
 
 logger = logging.getLogger(__name__)
+
+DATASET_SIZE = 34_078_719 * DATASET_ITEM_SIZE
+"""Bytes of a RandomX v1 dataset (``randomx_dataset_item_count()`` items): 2080 MiB."""
 
 
 class VmPool:
@@ -98,6 +112,7 @@ class RandomXCpu:
         self.config = config or RandomXConfig()
         self.threads = self.config.threads or os.cpu_count() or 1
         self._progress = progress
+        self._dataset_build: tuple[int, int] | None = None  # (done, total) while building
         # None: prepared in fast mode (a dataset takes long to build), in place in light
         # mode (a cache takes about 0.3 s, and the node must fit in 512 MB)
         self.prepare_next = (
@@ -107,6 +122,8 @@ class RandomXCpu:
         self._pool = VmPool(self.threads)
         self._limiter: anyio.CapacityLimiter | None = None
         self._limiter_token: object = None
+        self.counters = HashCounters()
+        """Hashes computed and verification times (the ``randomx`` metrics source)."""
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -131,10 +148,38 @@ class RandomXCpu:
                 flags=flags,
                 init_threads=self.config.init_threads,
                 keep=2 if self.prepare_next else 1,
-                progress=self._progress,
+                progress=self._on_dataset_progress,
                 huge_pages=self.config.transparent_huge_pages,
             )
         return self._keys
+
+    def _on_dataset_progress(self, done: int, total: int) -> None:
+        self._dataset_build = None if done >= total else (done, total)
+        if self._progress is not None:
+            self._progress(done, total)
+
+    def status(self) -> dict[str, Any]:
+        """Mode, threads, flags and the memory the keys hold (``randomx_status``); builds
+        nothing."""
+        keys = self._keys
+        held = keys.held() if keys is not None else []
+        per_key = CACHE_SIZE + (DATASET_SIZE if self.fast else 0)
+        flags = keys.flags if keys is not None else None
+        building = self._dataset_build
+        return {
+            "backend": self.name,
+            "mode": self.config.mode,
+            "threads": self.threads,
+            "flags": [str(f.name).lower() for f in Flags if f and f in flags] if flags else [],
+            "jit": self.config.jit,
+            "large_pages": self.config.large_pages,
+            "keys": len(held),
+            "current_key": (self.current_key or b"").hex(),
+            "memory_bytes": per_key * len(held),
+            "dataset_progress": (
+                {"done": building[0], "total": building[1]} if building is not None else None
+            ),
+        }
 
     def set_key(self, key: bytes, *, in_place: bool | None = None) -> None:
         """Make ``key`` current, building its cache/dataset now if it is not ready.
@@ -194,13 +239,18 @@ class RandomXCpu:
 
     def hash(self, blob: bytes, *, key: bytes | None = None) -> bytes:
         """The hash of ``blob`` under ``key`` (default: the current key)."""
+        began = time.perf_counter()
         with self._vm(key) as vm:
-            return vm.hash(blob)
+            digest = vm.hash(blob)
+        self.counters.verified(1, time.perf_counter() - began)
+        return digest
 
     def hash_batch(self, blobs: Sequence[bytes], *, key: bytes | None = None) -> list[bytes]:
         """The hashes of ``blobs``, in order, in one pipelined C call."""
         with self._vm(key) as vm:
-            return vm.hash_batch(blobs)
+            digests = vm.hash_batch(blobs)
+        self.counters.verified(len(digests))
+        return digests
 
     def search(
         self,
@@ -242,9 +292,11 @@ class RandomXCpu:
         early when set to 1; the count then tells where to resume.
         """
         with self._vm(key) as vm:
-            return vm.search(
+            hits, tried = vm.search(
                 blob, nonce_offset=nonce_offset, start=start, count=count, target=target, stop=stop
             )
+        self.counters.mined(tried)
+        return hits, tried
 
     # -- async --------------------------------------------------------------------------
 
@@ -280,3 +332,6 @@ class RandomXCpu:
         if self._keys is not None:
             self._keys.close()
             self._keys = None
+        close_progress = getattr(self._progress, "close", None)
+        if close_progress is not None:  # a dataset build cut short ends its progress
+            close_progress()

@@ -1,50 +1,30 @@
-"""Progress for long RandomX work (building a 2 GiB dataset): a bar on a terminal,
-log lines (every 10 %) elsewhere."""
+"""Progress for long RandomX work (building a 2 GiB dataset), through the kernel's
+progress helper: a bar on a terminal, log lines (every 10 %) elsewhere."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sys
-import threading
 from collections.abc import Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from zion_core.progress import ProgressFeed, progress_callback
 
 from .binding import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
 
+def dataset_feed(description: str = "RandomX dataset") -> ProgressFeed:
+    """A ``progress(done, total)`` callback for every dataset build of one backend (the
+    node's verifier, the solo miner), safe to call from worker threads."""
+    return progress_callback(description, logger=logger)
+
+
 @contextlib.contextmanager
 def dataset_progress(description: str = "RandomX dataset") -> Iterator[ProgressCallback]:
-    """A ``progress(done, total)`` callback, safe to call from worker threads."""
-    if sys.stderr.isatty():
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task(description, total=None)
-
-            def update(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            yield update
-        return
-    lock = threading.Lock()
-    last = -1
-
-    def log(done: int, total: int) -> None:
-        nonlocal last
-        tenth = done * 10 // total
-        with lock:
-            if tenth > last:
-                last = tenth
-                logger.info("%s: %d %% (%d of %d items)", description, tenth * 10, done, total)
-
-    yield log
+    """A ``progress(done, total)`` callback for the block, safe to call from worker threads."""
+    feed = dataset_feed(description)
+    try:
+        yield feed
+    finally:
+        feed.close()

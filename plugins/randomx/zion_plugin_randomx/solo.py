@@ -28,6 +28,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, Protocol
@@ -46,6 +47,7 @@ from zion_hookspecs import Node, ReadySignal
 from .backend import RandomXCpu
 from .config import RandomXConfig, SoloMinerConfig
 from .miner import HashingThreads, HashrateMeter, MinerError, WorkBoard, available_cpus
+from .progress import dataset_feed
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ STATUS_SECONDS: Final = 30.0
 """How often the hash rate is logged."""
 CLOSE_SECONDS: Final = 5.0
 """The most the miner waits, when stopping, for its RandomX memory to be freed."""
+RECENT_BLOCKS: Final = 16
+"""How many of the last blocks found ``mining_status`` lists."""
 TEMPLATE_ROOM: Final = 8192
 """Bytes of the maximum block size kept free of pooled transactions (header, miner
 transaction)."""
@@ -197,7 +201,9 @@ class SoloMiner:
         self._key: bytes | None = None
         self._prepared: bytes | None = None
         self._send: MemoryObjectSendStream[Found] | None = None
-        self._progress_tenth = -1
+        self._dataset_feed = dataset_feed("solo miner: RandomX dataset")
+        self.recent_blocks: deque[tuple[int, str]] = deque(maxlen=RECENT_BLOCKS)
+        """(height, block id) of the last blocks found, oldest first."""
 
     # -- the service ----------------------------------------------------------------------
 
@@ -205,7 +211,7 @@ class SoloMiner:
         """Mine until cancelled; the hashing threads are joined and the miner's RandomX
         memory freed on the way out."""
         service = self._chain_service()
-        backend = RandomXCpu(self.rx_config, progress=self._dataset_progress)
+        backend = RandomXCpu(self.rx_config, progress=self._dataset_feed)
         self.backend = backend
         hashers = HashingThreads(backend, self.board, self.meter, self._on_hit)
         self.hashers = hashers
@@ -290,6 +296,10 @@ class SoloMiner:
             "blocks_rejected": self.blocks_rejected,
             "hashes": self.meter.total,
             "mode": self.rx_config.mode,
+            "recent_blocks": [
+                {"height": height, "hash": block_id}
+                for height, block_id in reversed(list(self.recent_blocks))
+            ],
         }
 
     # -- the loop -------------------------------------------------------------------------
@@ -435,6 +445,7 @@ class SoloMiner:
         status = str(result.status)
         if status == "connected":
             self.blocks_found += 1
+            self.recent_blocks.append((result.height, block.id.hex()))
             logger.info(
                 "mined block %d %s: reward %s ZION, difficulty %d (%d found)",
                 result.height,
@@ -468,13 +479,6 @@ class SoloMiner:
                 work.difficulty,
                 self.blocks_found,
             )
-
-    def _dataset_progress(self, done: int, total: int) -> None:
-        """Progress of a fast-mode dataset build (from the building threads)."""
-        tenth = done * 10 // max(1, total)
-        if tenth > self._progress_tenth or done >= total:
-            self._progress_tenth = -1 if done >= total else tenth
-            logger.info("solo miner: RandomX dataset %d %%", tenth * 10)
 
 
 __all__ = ["BlockWork", "ChainServiceLike", "SoloMiner", "block_target"]

@@ -7,7 +7,8 @@ share-verification (``all``, ``sampled``) policies and, when ``pool_address`` is
 shares with RandomX (every one by default), adjusts each miner's difficulty and submits
 the blocks found; the ``pool-accounting``
 service, which keeps the pool's ledger and pays miners (:mod:`.accounting`); and the RPC
-methods ``pool_stats`` and ``pool_miner_stats``. See docs/pool.md.
+methods ``pool_stats`` and ``pool_miner_stats``, and the ``pool`` metrics source
+(:mod:`.metrics`). See docs/pool.md.
 
 Needs the node's chain (a storage backend and a hasher): ``zion run --plugin stratum``
 loads the default ones when no other plugin provides them.
@@ -22,6 +23,7 @@ from zion_hookspecs import hookimpl
 from .accounting import PoolAccounting, rpc_methods
 from .bans import ScoreBan
 from .config import SECTION, StratumConfig
+from .metrics import PoolMetrics
 from .policies import builtin_policies
 from .server import StratumServer
 from .vardiff import Vardiff, VardiffState, default_vardiff
@@ -30,6 +32,7 @@ from .verification import SampledVerification, VerifyAll
 if TYPE_CHECKING:
     from zion_hookspecs import (
         BanPolicy,
+        MetricsSource,
         Node,
         PoolPolicy,
         Register,
@@ -98,6 +101,17 @@ def zion_register_rpc_methods(register: Register[RpcMethod], node: Node) -> None
     if config.pool_address:
         for method in rpc_methods(node):
             register(method)
+
+
+@hookimpl
+def zion_register_metrics(register: Register[MetricsSource], node: Node) -> None:
+    services = node.registry("service")
+    if StratumServer.name in services.names():
+        server = services.get(StratumServer.name)
+        if isinstance(server, StratumServer):
+            source = PoolMetrics(server)
+            node.subscribe(source, name="pool-metrics")  # the ledger's numbers (pool_stats)
+            register(source)
 
 
 __all__ = [

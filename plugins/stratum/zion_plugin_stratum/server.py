@@ -40,7 +40,7 @@ import attrs
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSListener
 
-from zion_core import ConfigError, ValidationError
+from zion_core import ConfigError, Histogram, ValidationError
 from zion_core.chain.address import Address, InvalidAddressError
 from zion_core.chain.block import Block, patch_nonce
 from zion_core.chain.transaction import Transaction
@@ -341,6 +341,10 @@ class StratumServer:
         self._instance = secrets.token_bytes(4)
         self.broadcasts: deque[tuple[int, float]] = deque(maxlen=BROADCASTS_KEPT)
         """(miners, seconds) of the recent new-job broadcasts."""
+        self.broadcast_seconds = Histogram()
+        """Seconds of every new-job broadcast (the ``pool`` metrics source)."""
+        self.verify_seconds = Histogram()
+        """Seconds of every share verification, the wait for a thread included."""
         self._job_counter = 0
         self._serial = 0
         self._pending = 0
@@ -476,6 +480,11 @@ class StratumServer:
             self._wake.set()
 
     # -- statistics -----------------------------------------------------------------------
+
+    @property
+    def verify_pending(self) -> int:
+        """Shares waiting for or under RandomX verification (at most ``verify_queue``)."""
+        return self._pending
 
     def stats(self) -> dict[str, Any]:
         """The pool's counters as a plain dict."""
@@ -680,7 +689,9 @@ class StratumServer:
                 async with receive:
                     async for made in receive:
                         await _deliver([(session, line) for session, _, line in made])
-        self.broadcasts.append((len(sessions), time.perf_counter() - began))
+        elapsed = time.perf_counter() - began
+        self.broadcasts.append((len(sessions), elapsed))
+        self.broadcast_seconds.observe(elapsed)
 
     async def _push_job(self, session: Session) -> None:
         template = self.template
@@ -971,12 +982,14 @@ class StratumServer:
         if hasher is None or limiter is None:
             raise RuntimeError("the stratum service is not running")
         self._pending += 1
+        began = time.perf_counter()
         try:
             return await anyio.to_thread.run_sync(
                 functools.partial(hasher.hash, blob, key=key), limiter=limiter
             )
         finally:
             self._pending -= 1
+            self.verify_seconds.observe(time.perf_counter() - began)
 
     def _in_grace(self, job: Job) -> bool:
         """Whether ``job`` belongs to the tip just replaced, within the grace period."""

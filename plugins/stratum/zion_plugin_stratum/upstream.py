@@ -8,7 +8,8 @@ in, or a remote ZION node over its API (``[stratum] node``).
   the pool's address, with room for the per-job extra nonce; the blob is parsed with the
   kernel's codec), blocks sent whole with ``submit_block`` (the node takes the
   transactions from its own pool). New tips arrive on the node's WebSocket event stream
-  (``/ws?events=new_tip,reorg``); while the stream is down, ``/getheight`` is polled
+  (``/ws?events=new_tip,reorg``, read with the kernel's
+  :class:`~zion_core.NodeEventStream`); while the stream is down, ``/getheight`` is polled
   every :data:`POLL_SECONDS` and the stream is reconnected with a growing delay. One
   keep-alive HTTP client serves every call; a call that gets no answer is retried a few
   times with a growing delay, and the node going away or coming back is logged once.
@@ -29,35 +30,28 @@ makes no sense); a block the remote node refuses raises :class:`BlockRefusedErro
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol, Self
-from urllib.parse import SplitResult, urlsplit
 
 import anyio
-import anyio.abc
 import anyio.to_thread
 import attrs
 import httpx
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
 
-from zion_core import SerializationError, ValidationError, ZionError
+from zion_core import (
+    EventStreamError,
+    NodeEventStream,
+    SerializationError,
+    ValidationError,
+    ZionError,
+)
 from zion_core.chain.address import Address
 from zion_core.chain.block import Block
 from zion_core.chain.transaction import Transaction
@@ -87,7 +81,7 @@ STREAM_RETRY_MAX: Final = 15.0
 PING_SECONDS: Final = 20.0
 """A silent event stream is pinged after this long, and dropped after as long again."""
 MAX_MESSAGE: Final = 1 << 20
-"""The longest event message taken (bytes of text)."""
+"""The longest event message taken (characters of text)."""
 STREAM_EVENTS: Final = "new_tip,reorg"
 
 # JSON-RPC error codes of the node's API (docs/rpc.md)
@@ -588,114 +582,10 @@ def parse_template(result: Any, reserve_size: int) -> TemplateParts:
     )
 
 
-class _StreamRefusedError(Exception):
-    """The node refused the WebSocket handshake (HTTP status)."""
-
-
-class _StreamClosedError(Exception):
-    """The node closed the event stream."""
-
-
-class EventStream:
-    """A WebSocket client of the node's ``/ws`` event stream: wsproto over an anyio byte
-    stream, pinging a silent node (see :data:`PING_SECONDS`)."""
-
-    def __init__(self, stream: anyio.abc.ByteStream, connection: WSConnection) -> None:
-        self.stream = stream
-        self.connection = connection
-        self._pending: deque[Any] = deque()
-        self._pinged = False
-
-    @classmethod
-    async def connect(
-        cls, url: SplitResult, target: str, headers: Mapping[str, str]
-    ) -> EventStream:
-        """Open the stream at ``target`` of the node at ``url`` (http or https)."""
-        tls = url.scheme == "https"
-        host = url.hostname or ""
-        port = url.port or (443 if tls else 80)
-        with anyio.fail_after(CONNECT_TIMEOUT):
-            if tls:
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                    host,
-                    port,
-                    tls=True,
-                    ssl_context=ssl.create_default_context(),
-                    tls_standard_compatible=False,
-                )
-            else:
-                stream = await anyio.connect_tcp(host, port)
-        events = cls(stream, WSConnection(ConnectionType.CLIENT))
-        try:
-            extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-            request = Request(host=url.netloc, target=target, extra_headers=extra)
-            await stream.send(events.connection.send(request))
-            with anyio.fail_after(CONNECT_TIMEOUT):
-                while True:
-                    event = await events._event()
-                    if isinstance(event, AcceptConnection):
-                        return events
-                    if isinstance(event, RejectConnection):
-                        raise _StreamRefusedError(f"HTTP {event.status_code}")
-        except BaseException:
-            await events.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.stream.aclose()
-
-    async def _event(self) -> Any:
-        while not self._pending:
-            data = b""
-            with anyio.move_on_after(PING_SECONDS):
-                data = await self.stream.receive()
-            if not data:
-                if self._pinged:
-                    raise TimeoutError(f"no answer to a ping in {PING_SECONDS:.0f} s")
-                self._pinged = True
-                await self.stream.send(self.connection.send(Ping()))
-                continue
-            self._pinged = False
-            self.connection.receive_data(data)
-            self._pending.extend(self.connection.events())
-        return self._pending.popleft()
-
-    async def receive(self) -> dict[str, Any]:
-        """The next message; _StreamClosedError when the node closes the stream."""
-        text: list[str] = []
-        size = 0
-        while True:
-            event = await self._event()
-            if isinstance(event, TextMessage):
-                text.append(event.data)
-                size += len(event.data)
-                if size > MAX_MESSAGE:
-                    raise _StreamClosedError("an event message is too long")
-                if event.message_finished:
-                    message = json.loads("".join(text))
-                    text, size = [], 0
-                    if isinstance(message, dict):
-                        return message
-            elif isinstance(event, Ping):
-                await self.stream.send(self.connection.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                    await self.stream.send(self.connection.send(event.response()))
-                raise _StreamClosedError(f"closed by the node ({event.code} {event.reason})")
-
-
-STREAM_ERRORS: Final = (
-    OSError,
-    TimeoutError,
-    ValueError,
-    anyio.EndOfStream,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    _StreamRefusedError,
-    _StreamClosedError,
-)
-"""What ends an event stream (a ValueError: a message that is not JSON)."""
+STREAM_ERRORS: Final = (EventStreamError,)
+"""What ends an event stream: every failure of :class:`~zion_core.NodeEventStream` (no
+connection, a refused handshake, the node closing it, a bad or oversized message, no
+answer to a ping) is an :class:`~zion_core.EventStreamError`."""
 
 
 class RemoteSource:
@@ -708,7 +598,6 @@ class RemoteSource:
         self.address = address
         self.network = network
         self.reserve_size = reserve_size
-        self.url = urlsplit(client.url)
         self.tip: str | None = None
         """The previous block (hex) of the last template: the remote tip it was built on."""
         self.streaming = False
@@ -774,11 +663,17 @@ class RemoteSource:
 
     async def follow(self, wake: Callable[[], None]) -> None:
         """Follow the event stream; poll ``/getheight`` while it is down (see the module)."""
-        target = f"{self.url.path.rstrip('/')}/ws?events={STREAM_EVENTS}"
         delay = STREAM_RETRY_MIN
         while True:
             try:
-                stream = await EventStream.connect(self.url, target, self.client.token.headers())
+                stream = await NodeEventStream.connect(
+                    self.client.url,
+                    query=f"events={STREAM_EVENTS}",
+                    headers=self.client.token.headers(),
+                    timeout=CONNECT_TIMEOUT,
+                    ping_seconds=PING_SECONDS,
+                    max_message=MAX_MESSAGE,
+                )
             except STREAM_ERRORS as exc:
                 self._stream_failed(exc)
             else:
@@ -807,7 +702,7 @@ class RemoteSource:
             POLL_SECONDS,
         )
 
-    async def _stream(self, stream: EventStream, wake: Callable[[], None]) -> None:
+    async def _stream(self, stream: NodeEventStream, wake: Callable[[], None]) -> None:
         self.streaming = True
         self.stream_connects += 1
         logger.info(
@@ -1040,7 +935,6 @@ __all__ = [
     "BlockRefusedError",
     "BlockingNodeClient",
     "ChainServiceLike",
-    "EventStream",
     "InProcessSource",
     "NodeAnswerError",
     "NodeClient",

@@ -13,6 +13,7 @@ the wallet logic (:mod:`.session`) sees only those.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
@@ -22,6 +23,7 @@ import httpx
 
 from zion_core import ZionError
 from zion_core.chain.transaction import OutPoint, Transaction
+from zion_core.progress import ProgressTask, progress
 from zion_hookspecs import Node
 
 from .errors import NodeError, NodeUnreachableError, TransactionRefusedError
@@ -249,21 +251,31 @@ class _AddressMethods:
         entries: list[HistoryEntry] = []
         offset = 0
         page_size = HISTORY_PAGE if limit is None else max(1, min(limit, HISTORY_PAGE))
-        while True:
-            result = self.call(
-                "get_address_history", {"address": address, "offset": offset, "limit": page_size}
-            )
-            try:
-                page = [parse_history_entry(e, in_pool=False) for e in result["entries"]]
-                total = _int(result, "total")
-                if offset + len(page) >= total or not page or limit is not None:
-                    pool = tuple(parse_history_entry(e, in_pool=True) for e in result["pool"])
-                    entries.extend(page)
-                    return AddressHistory(tuple(entries), pool, _int(result, "height"))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise _answer_error(self.location, "get_address_history", str(exc)) from None
-            entries.extend(page)
-            offset += len(page)
+        with contextlib.ExitStack() as stack:
+            scan: ProgressTask | None = None  # shown once the history takes several pages
+            while True:
+                result = self.call(
+                    "get_address_history",
+                    {"address": address, "offset": offset, "limit": page_size},
+                )
+                try:
+                    page = [parse_history_entry(e, in_pool=False) for e in result["entries"]]
+                    total = _int(result, "total")
+                    if offset + len(page) >= total or not page or limit is not None:
+                        pool = tuple(parse_history_entry(e, in_pool=True) for e in result["pool"])
+                        entries.extend(page)
+                        if scan is not None:
+                            scan.update(len(entries), total=max(total, len(entries)))
+                        return AddressHistory(tuple(entries), pool, _int(result, "height"))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise _answer_error(self.location, "get_address_history", str(exc)) from None
+                entries.extend(page)
+                offset += len(page)
+                if scan is None:
+                    scan = stack.enter_context(
+                        progress("wallet scan", total, unit="entries", logger=__name__)
+                    )
+                scan.update(len(entries), total=total)
 
 
 # ----------------------------------------------------------------------------- over HTTP
