@@ -52,6 +52,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import cattrs
+
 from zion_core.errors import ZionError
 from zion_hookspecs import ShareRecord, Storage
 
@@ -235,58 +237,28 @@ class _Batch:
             self.storage.write_batch(self.puts, sorted(self.deletes))
 
 
+_RECORDS = cattrs.Converter()
+"""The JSON shape of found blocks, candidates and payments (their ids live in the keys)."""
+
+
 def _block_from(block_id: bytes, raw: bytes) -> FoundBlock:
-    obj = json.loads(raw)
-    return FoundBlock(
-        block_id=block_id,
-        height=obj["height"],
-        reward=obj["reward"],
-        status=obj["status"],
-        credits=dict(obj["credits"]),
-        network_difficulty=obj["network_difficulty"],
-        finder=obj["finder"],
-        found_at=obj["found_at"],
-    )
+    return _RECORDS.structure({**json.loads(raw), "block_id": block_id}, FoundBlock)
 
 
 def _block_value(block: FoundBlock) -> bytes:
-    return _dumps(
-        {
-            "height": block.height,
-            "reward": block.reward,
-            "status": block.status,
-            "credits": dict(block.credits),
-            "network_difficulty": block.network_difficulty,
-            "finder": block.finder,
-            "found_at": block.found_at,
-        }
-    )
+    obj = _RECORDS.unstructure(block)
+    del obj["block_id"]
+    return _dumps(obj)
 
 
 def _candidate_from(block_id: bytes, raw: bytes) -> Candidate:
-    obj = json.loads(raw)
-    return Candidate(
-        block_id=block_id,
-        height=obj["height"],
-        reward=obj["reward"],
-        credits=dict(obj["credits"]),
-        network_difficulty=obj["network_difficulty"],
-        finder=obj["finder"],
-        created_at=obj["created_at"],
-    )
+    return _RECORDS.structure({**json.loads(raw), "block_id": block_id}, Candidate)
 
 
 def _candidate_value(candidate: Candidate) -> bytes:
-    return _dumps(
-        {
-            "height": candidate.height,
-            "reward": candidate.reward,
-            "credits": dict(candidate.credits),
-            "network_difficulty": candidate.network_difficulty,
-            "finder": candidate.finder,
-            "created_at": candidate.created_at,
-        }
-    )
+    obj = _RECORDS.unstructure(candidate)
+    del obj["block_id"]
+    return _dumps(obj)
 
 
 def _check_block_id(block_id: object) -> bytes:
@@ -296,28 +268,11 @@ def _check_block_id(block_id: object) -> bytes:
 
 
 def _payment_from(raw: bytes) -> Payment:
-    obj = json.loads(raw)
-    return Payment(
-        batch_id=obj["batch_id"],
-        destinations=tuple((a, int(n)) for a, n in obj["destinations"]),
-        status=obj["status"],
-        created_at=obj["created_at"],
-        tx_hash=obj["tx_hash"],
-        reason=obj["reason"],
-    )
+    return _RECORDS.structure(json.loads(raw), Payment)
 
 
 def _payment_value(payment: Payment) -> bytes:
-    return _dumps(
-        {
-            "batch_id": payment.batch_id,
-            "destinations": [list(d) for d in payment.destinations],
-            "status": payment.status,
-            "created_at": payment.created_at,
-            "tx_hash": payment.tx_hash,
-            "reason": payment.reason,
-        }
-    )
+    return _dumps(_RECORDS.unstructure(payment))
 
 
 class PoolLedger:
