@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -72,7 +73,7 @@ def drain(hub: EventHub, subscription: Subscription | None = None) -> list[dict[
     while True:
         try:
             out.append(json.loads(subscription.receive.receive_nowait()))
-        except Exception:
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
             return out
 
 
