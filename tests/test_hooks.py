@@ -31,6 +31,7 @@ from zion_hookspecs import (
     MetricSample,
     RpcMethod,
     ShareRecord,
+    SyncStatus,
     hookimpl,
 )
 
@@ -737,6 +738,48 @@ def test_hook_register_bridges(make_node) -> None:
 
     bridge = make_node({"b": Plugin()}).registry("bridge").get("solana-bridge")
     assert bridge.status() == BridgeStatus("solana", False, "no RPC endpoint")
+
+
+def test_hook_register_sync_sources(make_node) -> None:
+    from zion_core.sync import mining_allowed, node_sync_status
+
+    class Network:
+        name = "gossip"
+
+        def __init__(self) -> None:
+            self.height = 10
+
+        def sync_status(self) -> SyncStatus:
+            return SyncStatus(
+                synchronized=self.height >= 40,
+                height=self.height,
+                target_height=40,
+                busy=self.height < 40,
+                outgoing=2,
+                incoming=0,
+            )
+
+    network = Network()
+
+    class Plugin:
+        @hookimpl
+        def zion_register_sync_sources(self, register: Any, node: Any) -> None:
+            register(network)
+
+    node = make_node({"gossip": Plugin()}, network="testnet")
+    assert node.registry("sync_source").names() == ["gossip"]
+    assert node_sync_status(node).busy
+    assert mining_allowed(node) == (False, "synchronizing: height 10 of 40 (2 peers)")
+    network.height = 40
+    assert node_sync_status(node).synchronized and mining_allowed(node)[0]
+
+    class Incomplete:
+        @hookimpl
+        def zion_register_sync_sources(self, register: Any, node: Any) -> None:
+            register(type("Mute", (), {"name": "mute"})())
+
+    with pytest.raises(Exception, match="registered sync source 'mute' without 'sync_status'"):
+        make_node({"incomplete": Incomplete()})
 
 
 def test_registering_an_incomplete_backend_names_the_plugin(make_node) -> None:

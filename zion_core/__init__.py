@@ -40,6 +40,7 @@ from .node import ZionNode
 from .plugins import ESSENTIAL_PLUGINS, RESERVED_NAMES, PluginEntry, discover
 from .registry import Registry
 from .runtime import Runtime
+from .sync import mining_allowed, node_sync_status
 
 try:
     __version__ = version("zion")
@@ -82,4 +83,6 @@ __all__ = [
     "build_node",
     "discover",
     "load_plugins",
+    "mining_allowed",
+    "node_sync_status",
 ]

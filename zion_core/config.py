@@ -41,11 +41,17 @@ ENV_PREFIX = "ZION_"
 
 @attrs.frozen
 class NodeConfig:
-    """``[node]``: which network, where the data lives, how much to log."""
+    """``[node]``: which network, where the data lives, how much to log.
+
+    ``mine_before_sync``: hand out block templates (``get_block_template``, the built-in
+    miner, the pool) before the chain has caught up with the network. Off by default: a
+    block mined on an outdated tip is lost work. Devnet never waits.
+    """
 
     network: Network = "mainnet"
     data_dir: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mine_before_sync: bool = False
 
 
 @attrs.frozen

@@ -2,8 +2,9 @@
 running set of services.
 
 Build order: config sections (``zion_register_config``), the effective configuration,
-``zion_configure``, the registries (backends, then services, RPC methods, HTTP routes,
-panels, metrics), then :meth:`ZionNode.serve` runs the services; ``zion_unconfigure`` follows.
+``zion_configure``, the registries (backends, then services, sync sources, RPC methods,
+HTTP routes, panels, metrics), then :meth:`ZionNode.serve` runs the services;
+``zion_unconfigure`` follows.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ REGISTRIES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     ),
     "bridge": ("zion_register_bridges", ("chain", "status"), None),
     "service": ("zion_register_services", ("run",), None),
+    # after the services: a plugin registers its service as the source
+    "sync_source": ("zion_register_sync_sources", ("sync_status",), None),
     "rpc_method": ("zion_register_rpc_methods", ("handler",), None),
     "http_route": ("zion_register_http_routes", ("path", "endpoint", "methods"), None),
     "status_panel": ("zion_register_status_panels", ("title", "snapshot"), None),

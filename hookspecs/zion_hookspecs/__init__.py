@@ -16,6 +16,8 @@ The specifications live in one module per domain:
 - :mod:`zion_hookspecs.consensus`, :mod:`~zion_hookspecs.hashing`,
   :mod:`~zion_hookspecs.storage`, :mod:`~zion_hookspecs.transport`,
   :mod:`~zion_hookspecs.pool`, :mod:`~zion_hookspecs.bridge`: the backends
+- :mod:`zion_hookspecs.sync`: sync sources (whether the chain has caught up with the
+  network)
 
 Hook implementations are synchronous. Long-running work is a :class:`Service` that the
 runtime starts; CPU-bound work runs in worker threads.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import bridge, consensus, events, hashing, lifecycle, pool, storage, transport
+from . import bridge, consensus, events, hashing, lifecycle, pool, storage, sync, transport
 from ._markers import ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
 from .types import (
     BanPolicy,
@@ -53,11 +55,13 @@ from .types import (
     StatusPanel,
     Storage,
     StorageBackend,
+    SyncSource,
+    SyncStatus,
     Transport,
     VardiffPolicy,
 )
 
-SPEC_MODULES = (lifecycle, events, consensus, hashing, storage, transport, pool, bridge)
+SPEC_MODULES = (lifecycle, events, consensus, hashing, storage, transport, pool, bridge, sync)
 """Every hook specification module, in documentation order."""
 
 try:
@@ -94,6 +98,8 @@ __all__ = [
     "StatusPanel",
     "Storage",
     "StorageBackend",
+    "SyncSource",
+    "SyncStatus",
     "Transport",
     "VardiffPolicy",
     "__version__",

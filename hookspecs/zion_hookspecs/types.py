@@ -102,6 +102,7 @@ RegistryKind = Literal[
     "ban_policy",
     "share_verification_policy",
     "bridge",
+    "sync_source",
     "rpc_method",
     "http_route",
     "status_panel",
@@ -249,7 +250,12 @@ class StorageBackend(Protocol):
 
 
 class Transport(Protocol):
-    """A byte-stream transport (plain TCP, TLS, a SOCKS proxy...) for networking plugins."""
+    """A byte-stream transport (plain TCP, TLS, a SOCKS proxy...) for networking plugins.
+
+    A transport whose ``connect`` also takes a keyword ``local_host`` (the address an
+    outbound connection leaves from) says so with a true ``binds_local_host``
+    attribute; the ``p2p`` plugin then dials from the address it listens on.
+    """
 
     @property
     def name(self) -> str: ...
@@ -394,6 +400,49 @@ class Bridge(Protocol):
         ...
 
     def status(self) -> BridgeStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """How far the node's chain has caught up with its network, as one source sees it.
+
+    ``synchronized``: the chain is as good as the network's (nothing left to download,
+    no peer claims more work); block templates wait for it outside devnet.
+    ``height``: the number of blocks of the node's main chain (tip height + 1, as
+    ``get_info``'s ``height``); ``target_height``: the most blocks a peer claims (at least
+    ``height`` once known; 0 when unknown). ``busy``: blocks or headers are being
+    downloaded now (``get_info``'s ``busy_syncing``). ``outgoing``/``incoming``: connected
+    peers by direction. ``detail``: one line for people (``3 peers, downloading blocks
+    121-152``).
+    """
+
+    synchronized: bool
+    height: int
+    target_height: int
+    busy: bool
+    outgoing: int
+    incoming: int
+    detail: str = ""
+
+    @property
+    def peers(self) -> int:
+        """Connected peers, both directions."""
+        return self.outgoing + self.incoming
+
+
+class SyncSource(Protocol):
+    """Something that brings the node's chain up to date with its network (the ``p2p``
+    plugin's service), registered by name.
+
+    ``sync_status`` is read on the event loop and from worker threads (every
+    ``get_info``, every template): it must be cheap and must not block, such as a few
+    attribute reads.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def sync_status(self) -> SyncStatus: ...
 
 
 # ---------------------------------------------------------------------------- lifecycle
@@ -550,6 +599,8 @@ __all__ = [
     "StatusPanel",
     "Storage",
     "StorageBackend",
+    "SyncSource",
+    "SyncStatus",
     "Transport",
     "VardiffPolicy",
 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from zion_hookspecs import hookimpl
 
-from .chain import AddResult, Chain, build_genesis, meets_difficulty
+from .chain import AddResult, BatchResult, Chain, build_genesis, meets_difficulty
 from .config import ChainConfig
 from .mempool import Mempool
 from .params import DEVNET, MAINNET, NETWORKS, TESTNET, NetworkParams, with_overrides
@@ -85,6 +85,7 @@ __all__ = [
     "NETWORKS",
     "TESTNET",
     "AddResult",
+    "BatchResult",
     "Chain",
     "ChainConfig",
     "ChainService",

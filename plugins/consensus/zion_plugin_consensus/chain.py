@@ -57,6 +57,10 @@ POW_LIMIT = 1 << 256
 REORG_PROGRESS_BLOCKS = 32
 """A reorganisation of at least this many blocks (disconnected plus connected) shows
 its progress: a bar on a terminal, log lines elsewhere."""
+MAX_LOCATOR = 64
+"""The most block ids :meth:`Chain.locator` gives."""
+MAX_HEADER_BLOBS = 2000
+"""The most hashing blobs :meth:`Chain.header_blobs` gives at once."""
 
 
 class Hasher(Protocol):
@@ -96,6 +100,17 @@ class AddResult:
     """Block ids added to the main chain, in order (the new block last)."""
     returned_txs: tuple[Transaction, ...] = ()
     """Transactions of disconnected blocks that are not in the new chain (for the mempool)."""
+
+
+@attrs.frozen
+class BatchResult:
+    """What became of the blocks given to ``ChainService.submit_blocks``: one result per
+    block added, in order, up to the first invalid block (``failed``, refused with
+    ``error``); the blocks after it were not tried."""
+
+    results: tuple[AddResult, ...]
+    failed: bytes | None = None
+    error: errors.ConsensusError | None = None
 
 
 class Chain:
@@ -164,6 +179,104 @@ class Chain:
     def is_main(self, block_id: bytes) -> bool:
         meta = self.store.meta(block_id)
         return meta is not None and self.store.id_at(meta.height) == block_id
+
+    def has_block(self, block_id: bytes) -> bool:
+        """Whether the block is stored (on the main chain or a side branch)."""
+        with self._lock:
+            return self.store.meta(block_id) is not None
+
+    def is_invalid(self, block_id: bytes) -> bool:
+        """Whether the block was found invalid once stored (a branch whose reorganisation
+        failed: the failing block and its descendants). A block refused by
+        :meth:`add_block` is not stored, so not remembered."""
+        with self._lock:
+            return self.storage.get(INVALID + block_id) is not None
+
+    # -- synchronising with peers -----------------------------------------------------------
+
+    def locator(self) -> list[bytes]:
+        """Main-chain block ids for a peer to find where our chains part: the tip and the
+        nine blocks below it, then blocks at doubling steps further down, always ending
+        with the genesis block (at most :data:`MAX_LOCATOR`)."""
+        with self._lock:
+            heights: list[int] = []
+            height, step = self.height, 1
+            while height > 0 and len(heights) < MAX_LOCATOR - 1:
+                heights.append(height)
+                if len(heights) >= 10:
+                    step *= 2
+                height -= step
+            heights.append(0)
+            ids = [self.store.id_at(h) for h in heights]
+        return [block_id for block_id in ids if block_id is not None]  # all are main
+
+    def find_fork(self, locator: Sequence[bytes]) -> int | None:
+        """The height of the first id of a peer's ``locator`` that is on our main chain
+        (where the peer's chain leaves ours), or None when none is."""
+        with self._lock:
+            for block_id in locator:
+                meta = self.store.meta(block_id)
+                if meta is not None and self.store.id_at(meta.height) == block_id:
+                    return meta.height
+        return None
+
+    def header_blobs(self, start_height: int, count: int) -> list[bytes]:
+        """The hashing blobs of up to ``count`` main-chain blocks from ``start_height``
+        (at most :data:`MAX_HEADER_BLOBS`; fewer at the tip, none above it), all read
+        while the main chain cannot move."""
+        if start_height < 0 or count < 0:
+            raise ValueError(
+                f"start height and count must not be negative, got {start_height}, {count}"
+            )
+        blobs: list[bytes] = []
+        with self._lock:
+            end = min(start_height + min(count, MAX_HEADER_BLOBS), self.height + 1)
+            for height in range(start_height, end):
+                block_id = self.store.id_at(height)
+                raw = self.store.block_bytes(block_id) if block_id is not None else None
+                assert raw is not None, f"main-chain block {height} is stored"
+                blobs.append(Block.from_bytes(raw).hashing_blob())
+        return blobs
+
+    def pow_seeds(
+        self, blocks: Sequence[Block], pending: Mapping[bytes, tuple[int, bytes]] = {}
+    ) -> list[tuple[int, bytes] | None]:
+        """The height and RandomX key of each of ``blocks`` (a batch about to be added, in
+        order) that is not stored and whose parent is stored, an earlier block of the
+        batch, or in ``pending`` (id -> (height, parent id) of blocks of earlier batches on
+        their way into the chain); None for the others (stored blocks, orphans).
+
+        A block's height and key follow from its ancestry alone, so they hold whatever
+        the main chain does until the block is added.
+        """
+        epoch, lag = self.params.seed_epoch, self.params.seed_lag
+        links = dict(pending)
+        out: list[tuple[int, bytes] | None] = []
+        with self._lock:
+            for block in blocks:
+                block_id, prev_id = block.id, block.header.prev_id
+                planned: tuple[int, bytes] | None = None
+                parent = self.store.meta(prev_id)
+                if self.store.meta(block_id) is not None:
+                    pass  # known: nothing to hash
+                elif parent is not None:
+                    height = parent.height + 1
+                    planned = height, self.seed_hash(height, prev_id)
+                elif prev_id in links:
+                    height = links[prev_id][0] + 1
+                    # back through the unstored blocks to the seed height or a stored block
+                    target = seed_height(height, epoch, lag)
+                    current, current_height = prev_id, height - 1
+                    while current_height > target and current in links:
+                        current, current_height = links[current][1], current_height - 1
+                    if current_height == target:
+                        planned = height, current
+                    elif self.store.meta(current) is not None:
+                        planned = height, self.seed_hash(height, current)
+                if planned is not None:
+                    links[block_id] = (planned[0], prev_id)
+                out.append(planned)
+        return out
 
     # -- the rules that depend on the branch ------------------------------------------------
 
@@ -271,10 +384,19 @@ class Chain:
 
     # -- adding blocks ----------------------------------------------------------------------
 
-    def add_block(self, block: Block, txs: Mapping[bytes, Transaction] = {}) -> AddResult:
+    def add_block(
+        self,
+        block: Block,
+        txs: Mapping[bytes, Transaction] = {},
+        *,
+        pow_hash: bytes | None = None,
+    ) -> AddResult:
         """Check ``block`` (with the transactions it names, found in ``txs`` or stored) and
         add it; raises a :class:`~.errors.ConsensusError` subclass naming the broken rule,
-        leaving the chain as it was."""
+        leaving the chain as it was.
+
+        ``pow_hash``: the block's RandomX hash under its seed, computed beforehand (by a
+        batch that hashes many blocks in parallel); it is trusted, not recomputed."""
         with self._lock:
             block_id = block.id
             known = self.store.meta(block_id)
@@ -326,8 +448,9 @@ class Chain:
                 )
             # the expensive check last: RandomX
             difficulty = self.next_difficulty(block.header.prev_id)
-            seed = self.seed_hash(height, block.header.prev_id)
-            pow_hash = self.hasher.hash(block.hashing_blob(), key=seed)
+            if pow_hash is None:
+                seed = self.seed_hash(height, block.header.prev_id)
+                pow_hash = self.hasher.hash(block.hashing_blob(), key=seed)
             if not meets_difficulty(pow_hash, difficulty):
                 raise errors.InsufficientWorkError(
                     f"block {block_id.hex()}: proof of work {pow_hash.hex()} does not meet "
@@ -686,4 +809,11 @@ def history_prefix(spend_key: bytes, view_key: bytes) -> bytes:
     return ADDRESS + spend_key + view_key
 
 
-__all__ = ["AddResult", "BlockTemplate", "Chain", "build_genesis", "meets_difficulty"]
+__all__ = [
+    "AddResult",
+    "BatchResult",
+    "BlockTemplate",
+    "Chain",
+    "build_genesis",
+    "meets_difficulty",
+]

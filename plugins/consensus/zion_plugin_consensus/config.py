@@ -14,6 +14,8 @@ class ChainConfig:
       ``difficulty_window`` blocks; ``difficulty_window``: LWMA's N.
     - ``seed_epoch`` / ``seed_lag``: the RandomX key schedule (powers of two, lag < epoch).
     - ``reorg_limit``: the deepest fork the node follows.
+    - ``coinbase_maturity`` / ``spendable_age``: blocks before a coinbase output (an
+      ordinary output) can be spent.
     """
 
     target_seconds: int | None = None
@@ -22,6 +24,8 @@ class ChainConfig:
     seed_epoch: int | None = None
     seed_lag: int | None = None
     reorg_limit: int | None = None
+    coinbase_maturity: int | None = None
+    spendable_age: int | None = None
 
     def overrides(self) -> dict[str, int]:
         return {k: v for k, v in attrs.asdict(self).items() if v is not None}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -14,7 +16,7 @@ from zion_core.chain.block import Block
 from zion_core.chain.transaction import Transaction
 from zion_hookspecs import Node, ReadySignal
 
-from .chain import AddResult, Chain
+from .chain import AddResult, BatchResult, Chain, Hasher
 from .errors import ConsensusError
 from .mempool import Mempool
 from .metrics import ChainMetrics
@@ -32,7 +34,8 @@ class ChainService:
     Thread-safe: ``submit_block``, ``submit_transaction`` and the mempool's saving run
     one at a time under ``lock`` (a re-entrant lock). A reader that needs several reads
     to agree with each other (a template and the tip it builds on, a balance at a height)
-    holds ``lock`` around them; single reads need not.
+    holds ``lock`` around them; single reads need not. ``submit_blocks`` hashes without
+    holding ``lock`` and takes it only to add the blocks.
     """
 
     name = "chain"
@@ -45,6 +48,14 @@ class ChainService:
         self.lock = threading.RLock()
         self.metrics = ChainMetrics()
         """The tip, block connection times and the mempool (the ``chain`` metrics source)."""
+        self._executor: ThreadPoolExecutor | None = None  # hashes batches; made when needed
+        self._executor_lock = threading.Lock()
+        self._turns = threading.Condition()  # guards the four fields below
+        self._next_ticket = 0  # handed to each batch as it is planned
+        self._serving = 0  # the ticket of the batch whose blocks are added next
+        self._pending: dict[bytes, tuple[int, bytes]] = {}
+        """id -> (height, parent id) of planned blocks of batches not yet done."""
+        self._pending_by: dict[int, list[bytes]] = {}  # ticket -> its ids in ``_pending``
 
     def _open(self) -> None:
         backends = self.node.config_section("backends")
@@ -85,12 +96,106 @@ class ChainService:
         with self.lock:
             return self._submit_block(block, txs)
 
-    def _submit_block(self, block: Block, txs: Mapping[bytes, Transaction]) -> AddResult:
+    def submit_blocks(
+        self, entries: Sequence[tuple[Block, Mapping[bytes, Transaction]]]
+    ) -> BatchResult:
+        """Add blocks (a peer's, in chain order) as :meth:`submit_block` does, one by one,
+        stopping at the first invalid block (named in the result with its error; the
+        blocks before it stay added). A block already stored gives ``known``.
+
+        Their proofs of work are computed first, in parallel on the hasher's threads,
+        without holding ``lock``: for each block whose parent is stored, an earlier block
+        of the batch or a block of an earlier batch still on its way in; an orphan is left
+        to the normal path, which refuses it. Batches are added in the order their calls
+        began, so consecutive batches handed over from several threads overlap: one
+        hashes while the one before it is added.
+
+        Blocking: call it from a worker thread, not while holding ``lock``."""
+        chain, _ = self._ready()
+        blocks = [block for block, _ in entries]
+        with self._turns:  # the plan and the ticket together: batches see their elders
+            plan = chain.pow_seeds(blocks, self._pending)
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            planned = {
+                block.id: (seeds[0], block.header.prev_id)
+                for block, seeds in zip(blocks, plan, strict=True)
+                if seeds is not None
+            }
+            self._pending.update(planned)
+            self._pending_by[ticket] = list(planned)
+        try:
+            work: dict[bytes, tuple[bytes, bytes]] = {}  # id -> (hashing blob, seed)
+            for block, seeds in zip(blocks, plan, strict=True):
+                if seeds is not None and block.id not in work:
+                    work[block.id] = (block.hashing_blob(), seeds[1])
+            hashes = self._hash_all(chain.hasher, work)
+            with self._turns:
+                while self._serving != ticket:
+                    self._turns.wait()
+            results: list[AddResult] = []
+            with self.lock:
+                for block, txs in entries:
+                    try:
+                        results.append(self._submit_block(block, txs, hashes.get(block.id)))
+                    except ConsensusError as exc:
+                        return BatchResult(tuple(results), block.id, exc)
+            return BatchResult(tuple(results))
+        finally:
+            with self._turns:
+                while self._serving != ticket:  # after an error while hashing
+                    self._turns.wait()
+                self._serving += 1
+                for block_id in self._pending_by.pop(ticket):
+                    self._pending.pop(block_id, None)
+                self._turns.notify_all()
+
+    def _hash_all(
+        self, hasher: Hasher, work: Mapping[bytes, tuple[bytes, bytes]]
+    ) -> dict[bytes, tuple[bytes, bytes]]:
+        """id -> (seed, RandomX hash) for each (hashing blob, seed) of ``work``, hashed in
+        parallel; a block whose hashing failed is left out (the normal path hashes it)."""
+        workers = getattr(hasher, "threads", None) or os.cpu_count() or 1
+        futures: dict[bytes, Future[bytes]] = {}
+        if len(work) > 1 and workers > 1:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(workers, thread_name_prefix="chain-pow")
+                executor = self._executor
+            for block_id, (blob, seed) in work.items():
+                futures[block_id] = executor.submit(hasher.hash, blob, key=seed)
+        hashes: dict[bytes, tuple[bytes, bytes]] = {}
+        for block_id, (blob, seed) in work.items():
+            future = futures.get(block_id)
+            try:
+                digest = future.result() if future is not None else hasher.hash(blob, key=seed)
+            except Exception:
+                logger.warning(
+                    "could not hash block %s ahead of adding it", block_id.hex()[:16], exc_info=True
+                )
+                continue
+            hashes[block_id] = (seed, digest)
+        return hashes
+
+    def _submit_block(
+        self,
+        block: Block,
+        txs: Mapping[bytes, Transaction],
+        hashed: tuple[bytes, bytes] | None = None,
+    ) -> AddResult:
         chain, mempool = self._ready()
+        pow_hash = None
+        parent = chain.store.meta(block.header.prev_id) if hashed is not None else None
+        if hashed is not None and parent is not None:
+            # trusted only if hashed under the key the chain derives for the block now
+            if hashed[0] == chain.seed_hash(parent.height + 1, block.header.prev_id):
+                pow_hash = hashed[1]
+            else:
+                logger.warning("block %s was hashed under another key", block.id.hex()[:16])
         pooled = {tx.txid: tx for tx in mempool.transactions()}
         began = time.perf_counter()
         try:
-            result = chain.add_block(block, {**pooled, **txs})
+            result = chain.add_block(block, {**pooled, **txs}, pow_hash=pow_hash)
         except ConsensusError:
             self.metrics.added("invalid", time.perf_counter() - began)
             raise
@@ -140,6 +245,10 @@ class ChainService:
                 await anyio.to_thread.run_sync(self._flush)
         finally:
             # quick and synchronous: no checkpoint, so cancellation cannot cut it short
+            with self._executor_lock:
+                executor, self._executor = self._executor, None
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
             if self.mempool is not None:
                 try:
                     self._flush()

@@ -23,6 +23,8 @@ from zion_core import SerializationError, ValidationError, ZionError
 from zion_core.chain.address import Address, InvalidAddressError
 from zion_core.chain.block import Block
 from zion_core.chain.transaction import Transaction
+from zion_core.sync import ALONE, mining_allowed, node_sync_status
+from zion_hookspecs import Node, SyncStatus
 
 from . import codec
 from .errors import (
@@ -47,6 +49,10 @@ TEMPLATE_ROOM: Final = 8192
 (header, miner transaction and its reserved space)."""
 RPC_VERSION: Final = (3 << 16) | 14
 """What ``get_version`` reports: monerod's RPC version that these shapes follow (3.14)."""
+STANDALONE: Final = SyncStatus(
+    synchronized=True, height=0, target_height=0, busy=False, outgoing=0, incoming=0, detail=ALONE
+)
+"""The sync status of an API served without a node (tests): its own network."""
 
 try:
     ZION_VERSION = version("zion")
@@ -150,7 +156,13 @@ TX_FLAG_NAMES: Final = (
 
 
 class NodeApi:
-    """monerod's daemon RPC over a ``chain`` service, for one network."""
+    """monerod's daemon RPC over a ``chain`` service, for one network.
+
+    ``node``, when given, tells whether the chain is synchronized with its network
+    (:func:`zion_core.sync.node_sync_status`): ``get_info`` reports it, and templates and
+    blocks are refused with ``Core is busy`` while mining is not allowed
+    (:func:`zion_core.sync.mining_allowed`). Without it the API is its own network.
+    """
 
     INLINE: Final = frozenset(
         {
@@ -171,9 +183,10 @@ class NodeApi:
     this object's caches, and take microseconds (a template about 0.1 ms); a worker
     thread would cost more than the call."""
 
-    def __init__(self, service: ChainServiceLike, network: str) -> None:
+    def __init__(self, service: ChainServiceLike, network: str, node: Node | None = None) -> None:
         self.service = service
         self.network = network
+        self.node = node
         self.start_time = int(time.time())
         # pools and miners send the same address with every template request
         self._parse_address = functools.lru_cache(maxsize=256)(self._address)
@@ -206,6 +219,19 @@ class NodeApi:
         if mempool is None:
             raise core_busy()
         return mempool
+
+    def _sync(self) -> SyncStatus:
+        return STANDALONE if self.node is None else node_sync_status(self.node)
+
+    def _check_mining(self) -> None:
+        """``Core is busy`` (with the reason as ``data.reason``) while the node may not
+        mine: not synchronized with its network, outside devnet (monerod's answer to
+        templates and blocks while it synchronizes)."""
+        if self.node is None:
+            return
+        allowed, reason = mining_allowed(self.node)
+        if not allowed:
+            raise core_busy(reason)
 
     def methods(self) -> dict[str, Callable[[Any], Any]]:
         """The JSON-RPC methods by name, squashed aliases included."""
@@ -311,6 +337,7 @@ class NodeApi:
         cumulative = tip.cumulative_difficulty
         limit = chain.params.max_block_size
         height = tip.height + 1
+        sync = self._sync()
         return ok(
             adjusted_time=int(time.time()),
             alt_blocks_count=0,
@@ -319,7 +346,7 @@ class NodeApi:
             block_weight_limit=limit,
             block_weight_median=limit // 2,
             bootstrap_daemon_address="",
-            busy_syncing=False,
+            busy_syncing=sync.busy,
             credits=0,
             cumulative_difficulty=cumulative & LOW64,
             cumulative_difficulty_top64=cumulative >> 64,
@@ -332,18 +359,18 @@ class NodeApi:
             grey_peerlist_size=0,
             height=height,
             height_without_bootstrap=height,
-            incoming_connections_count=0,
+            incoming_connections_count=sync.incoming,
             mainnet=self.network == "mainnet",
             nettype=self.network,
             offline=False,
-            outgoing_connections_count=0,
+            outgoing_connections_count=sync.outgoing,
             restricted=False,
             rpc_connections_count=0,
             stagenet=False,
             start_time=self.start_time,
-            synchronized=True,
+            synchronized=sync.synchronized,
             target=chain.params.target_seconds,
-            target_height=height,
+            target_height=max(height, sync.target_height),
             testnet=self.network == "testnet",
             top_block_hash=tip_id.hex(),
             top_hash="",
@@ -379,11 +406,12 @@ class NodeApi:
     def get_version(self, params: Any = None) -> dict[str, Any]:
         """``get_version``: the RPC version and the node's height."""
         chain = self._chain()
+        height = chain.tip.height + 1
         return ok(
             version=RPC_VERSION,
             release=True,
-            current_height=chain.tip.height + 1,
-            target_height=chain.tip.height + 1,
+            current_height=height,
+            target_height=max(height, self._sync().target_height),
             hard_forks=[],
             zion_version=ZION_VERSION,
         )
@@ -450,7 +478,9 @@ class NodeApi:
     # -- mining --------------------------------------------------------------------------
 
     def get_block_template(self, params: Any) -> dict[str, Any]:
-        """``get_block_template {wallet_address, reserve_size | extra_nonce}``."""
+        """``get_block_template {wallet_address, reserve_size | extra_nonce}``; ``Core is
+        busy`` while the node may not mine (not synchronized)."""
+        self._check_mining()
         args = codec.structure(params, codec.BlockTemplateParams)
         try:
             address = self._parse_address(args.wallet_address)
@@ -508,7 +538,9 @@ class NodeApi:
         )
 
     def submit_block(self, params: Any) -> dict[str, Any]:
-        """``submit_block [blob]``: verify (RandomX) and add a mined block."""
+        """``submit_block [blob]``: verify (RandomX) and add a mined block; ``Core is busy``
+        while the node may not mine (not synchronized)."""
+        self._check_mining()
         if not isinstance(params, list) or len(params) != 1:
             raise RpcError(WRONG_PARAM, "Wrong param")
         blob = params[0]

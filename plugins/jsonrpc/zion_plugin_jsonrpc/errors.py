@@ -41,9 +41,10 @@ class RpcError(Exception):
         return error
 
 
-def core_busy() -> RpcError:
-    """monerod's answer while the chain is not ready (-9)."""
-    return RpcError(CORE_BUSY, "Core is busy")
+def core_busy(reason: str = "") -> RpcError:
+    """monerod's answer while the chain is not ready or not synchronized (-9); ``reason``,
+    when given, is sent as ``data: {"reason": ...}``."""
+    return RpcError(CORE_BUSY, "Core is busy", {"reason": reason} if reason else None)
 
 
 __all__ = [

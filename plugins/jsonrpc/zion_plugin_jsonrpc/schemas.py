@@ -353,7 +353,9 @@ METHODS: Final[dict[str, MethodSpec]] = {
             "get_info",
             "General information about the node and its chain.",
             "monerod's `get_info`. `height` is the number of blocks (tip height + 1), "
-            "`difficulty` the next block's. Peer and bootstrap fields are zero or empty.",
+            "`difficulty` the next block's. `synchronized`, `busy_syncing`, `target_height` and "
+            "the connection counts come from the node's sync sources (the p2p plugin); "
+            "other peer and bootstrap fields are zero or empty.",
             "node",
             no_params(),
             ok_result(
@@ -365,7 +367,7 @@ METHODS: Final[dict[str, MethodSpec]] = {
                     "block_weight_limit": uint("As `block_size_limit`."),
                     "block_weight_median": uint("As `block_size_median`."),
                     "bootstrap_daemon_address": text('Always `""`.'),
-                    "busy_syncing": boolean("Always `false`."),
+                    "busy_syncing": boolean("Whether blocks or headers are being downloaded now."),
                     "credits": uint("RPC payment credits (always 0)."),
                     **difficulty_fields("cumulative_difficulty", "The main chain's work"),
                     "database_size": uint("Always 0 (not measured)."),
@@ -374,18 +376,23 @@ METHODS: Final[dict[str, MethodSpec]] = {
                     "grey_peerlist_size": uint("P2P peers (always 0)."),
                     "height": uint("Number of main-chain blocks (tip height + 1).", minimum=1),
                     "height_without_bootstrap": uint("As `height`.", minimum=1),
-                    "incoming_connections_count": uint("P2P connections (always 0)."),
+                    "incoming_connections_count": uint("Connected inbound P2P peers."),
                     "mainnet": boolean("`true` on mainnet."),
                     "nettype": NETTYPE,
                     "offline": boolean("Always `false`."),
-                    "outgoing_connections_count": uint("P2P connections (always 0)."),
+                    "outgoing_connections_count": uint("Connected outbound P2P peers."),
                     "restricted": boolean("Whether this RPC server is restricted."),
                     "rpc_connections_count": uint("Always 0 (not counted)."),
                     "stagenet": boolean("Always `false` (ZION has no stagenet)."),
                     "start_time": uint("When the node's RPC started (Unix seconds)."),
-                    "synchronized": boolean("Always `true`."),
+                    "synchronized": boolean(
+                        "Whether the chain has caught up with the network (always `true` "
+                        "for a node without a network plugin)."
+                    ),
                     "target": uint("Block time target in seconds.", minimum=1),
-                    "target_height": uint("As `height`.", minimum=1),
+                    "target_height": uint(
+                        "The most blocks a peer claims; at least `height`.", minimum=1
+                    ),
                     "testnet": boolean("`true` on testnet."),
                     "top_block_hash": hash_out("The tip's id."),
                     "top_hash": hash_or_empty('monerod\'s deprecated field: always `""`.'),
@@ -607,7 +614,9 @@ METHODS: Final[dict[str, MethodSpec]] = {
                     "version": uint("RPC version, `major << 16 | minor`.", maximum=UINT32_MAX),
                     "release": boolean("Whether this is a release build."),
                     "current_height": uint("Number of main-chain blocks.", minimum=1),
-                    "target_height": uint("As `current_height`.", minimum=1),
+                    "target_height": uint(
+                        "The most blocks a peer claims; at least `current_height`.", minimum=1
+                    ),
                     "hard_forks": array(
                         obj({"height": uint("Activation height."), "hf_version": uint("Version.")}),
                         "Hard forks (none yet).",

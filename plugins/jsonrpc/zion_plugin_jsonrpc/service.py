@@ -124,7 +124,7 @@ class RpcService:
             )
         try:
             rpc_app = RpcApp(
-                NodeApi(chain_service, self.node.network),
+                NodeApi(chain_service, self.node.network, self.node),
                 extra_methods=self._plugin_methods(),
                 max_body_bytes=self.config.max_body_bytes,
                 limiter=limiter,

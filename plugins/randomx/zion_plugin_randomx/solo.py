@@ -16,6 +16,10 @@ It mines blocks of the node's own chain, paid to ``miner.address``:
   ``chain_service.submit_block`` in a worker thread, and once the node has connected it
   the ``block_found`` event is emitted and the block logged (height, id, reward).
 - The hash rate is logged every :data:`STATUS_SECONDS`.
+- While the node may not mine (:func:`zion_core.sync.mining_allowed`: not synchronized
+  with its network, outside devnet), no template is built and the threads pause; the
+  reason is logged at once and every :data:`SYNC_LOG_SECONDS`, and mining resumes by
+  itself once the node has caught up.
 
 The chain service belongs to the consensus plugin; this module reaches it through the
 node's service registry and uses it through the small protocols below.
@@ -38,7 +42,7 @@ import anyio.to_thread
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from zion_core import ConfigError, ValidationError
+from zion_core import ConfigError, ValidationError, mining_allowed
 from zion_core.chain.address import Address
 from zion_core.chain.block import Block
 from zion_core.chain.transaction import ATOMIC_UNITS_PER_ZION, Transaction
@@ -57,6 +61,8 @@ REFRESH_SECONDS: Final = 30.0
 """How often the template is rebuilt on the same tip (new pooled transactions, time)."""
 STATUS_SECONDS: Final = 30.0
 """How often the hash rate is logged."""
+SYNC_LOG_SECONDS: Final = 60.0
+"""How often the reason is logged again while the miner waits for the node to synchronize."""
 CLOSE_SECONDS: Final = 5.0
 """The most the miner waits, when stopping, for its RandomX memory to be freed."""
 RECENT_BLOCKS: Final = 16
@@ -187,12 +193,15 @@ class SoloMiner:
         self.poll_seconds = POLL_SECONDS
         self.refresh_seconds = REFRESH_SECONDS
         self.status_seconds = STATUS_SECONDS
+        self.sync_log_seconds = SYNC_LOG_SECONDS
         self.meter = HashrateMeter()
         self.board: WorkBoard[BlockWork] = WorkBoard(self.threads)
         self.backend: RandomXCpu | None = None
         self.hashers: HashingThreads[BlockWork] | None = None
         self.work: BlockWork | None = None
-        """The template being mined (None before the first)."""
+        """The template being mined (None before the first, and while waiting)."""
+        self.waiting: str | None = None
+        """Why the miner waits for the node to synchronize (None while it may mine)."""
         self.blocks_found = 0
         self.blocks_rejected = 0
         self._serial = 0
@@ -266,6 +275,7 @@ class SoloMiner:
             "blocks_rejected": self.blocks_rejected,
             "height": work.height if work is not None else None,
             "difficulty": work.difficulty if work is not None else None,
+            "waiting": self.waiting,
         }
 
     def _target_seconds(self) -> int | None:
@@ -296,6 +306,7 @@ class SoloMiner:
             "blocks_rejected": self.blocks_rejected,
             "hashes": self.meter.total,
             "mode": self.rx_config.mode,
+            "waiting": self.waiting,
             "recent_blocks": [
                 {"height": height, "hash": block_id}
                 for height, block_id in reversed(list(self.recent_blocks))
@@ -330,6 +341,8 @@ class SoloMiner:
         chain = await self._wait_for_chain(service)
         stale = True
         while True:
+            if await self._wait_for_sync():
+                stale = True
             tip = await anyio.to_thread.run_sync(lambda: chain.tip_id)
             work = self.work
             if (
@@ -348,6 +361,30 @@ class SoloMiner:
             if hit is not None:
                 await self._submit(service, hit)
                 stale = True
+
+    async def _wait_for_sync(self) -> bool:
+        """Pause while the node may not mine (not synchronized with its network); the
+        reason is logged at once and every ``sync_log_seconds``. True when it waited."""
+        allowed, reason = mining_allowed(self.node)
+        if allowed:
+            return False
+        with self._claim:
+            self.work = None
+            self.board.publish(None)  # the threads pause
+        self.waiting = reason
+        logger.info("solo miner: waiting for the node to synchronize (%s)", reason)
+        logged = time.monotonic()
+        while not allowed:
+            await anyio.sleep(self.poll_seconds)
+            allowed, reason = mining_allowed(self.node)
+            if not allowed:
+                self.waiting = reason
+                if time.monotonic() - logged >= self.sync_log_seconds:
+                    logger.info("solo miner: still waiting for the node (%s)", reason)
+                    logged = time.monotonic()
+        self.waiting = None
+        logger.info("solo miner: mining resumes (%s)", reason)
+        return True
 
     def _build_work(self, service: ChainServiceLike) -> BlockWork:
         """A template on the current tip (worker thread, under the chain service's lock)."""

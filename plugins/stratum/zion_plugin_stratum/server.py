@@ -16,6 +16,12 @@
   asks for it; a block candidate is always verified. A verified hash that meets the
   network difficulty makes the full block, which goes to ``chain_service.submit_block``
   at once.
+- While the node may not mine (:func:`zion_core.mining_allowed`: not synchronized with
+  its network, outside devnet), the pool builds no template: logins are refused with the
+  reason (``synchronizing: height 120 of 500 (3 peers)``), no job goes out, shares of
+  the last jobs count as stale (within the grace period, never as blocks), and jobs come
+  back once the node has caught up. With a remote node, its ``Core is busy`` answer and
+  reason do the same.
 - Each miner's share difficulty follows the vardiff policy (``[stratum] vardiff_policy``,
   :class:`~.vardiff.Vardiff` by default) unless the login fixed it (``ADDRESS+DIFF`` or a
   ``d=N`` password). Faults count towards the ban policy (``[stratum] ban_policy``).
@@ -40,7 +46,7 @@ import attrs
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSListener
 
-from zion_core import ConfigError, Histogram, ValidationError
+from zion_core import ConfigError, Histogram, ValidationError, mining_allowed
 from zion_core.chain.address import Address, InvalidAddressError
 from zion_core.chain.block import Block, patch_nonce
 from zion_core.chain.transaction import Transaction
@@ -72,6 +78,7 @@ from .upstream import (
     AdminToken,
     ChainServiceLike,
     InProcessSource,
+    NodeBusyError,
     NodeClient,
     NodeUnavailableError,
     RemoteSource,
@@ -111,6 +118,11 @@ BROADCAST_CHUNK: Final = 1024
 this one is sent)."""
 BROADCASTS_KEPT: Final = 64
 """Recent broadcasts (miners, seconds) kept for statistics."""
+SYNC_POLL_SECONDS: Final = 1.0
+"""How often the pool asks again, while it waits, whether its node may mine."""
+SYNC_LOG_SECONDS: Final = 60.0
+"""How often the reason is logged again while the pool waits for its node to synchronize."""
+NOT_READY: Final = "Pool not ready, try again later"
 
 
 class KeyedHasher(Protocol):
@@ -329,6 +341,11 @@ class StratumServer:
         """Each listening (host, port, TLS), ``bind`` first."""
         self.tls_fingerprint: str | None = None
         self.template: Template | None = None
+        self.waiting: str | None = None
+        """Why the pool has no jobs while its node may not mine (None otherwise)."""
+        self.sync_poll_seconds = SYNC_POLL_SECONDS
+        self.sync_log_seconds = SYNC_LOG_SECONDS
+        self._waiting_logged = 0.0
         self._previous_tip: bytes | None = None
         self._tip_changed = 0.0
         self.clock: Callable[[], float] = time.monotonic
@@ -499,6 +516,7 @@ class StratumServer:
             "miners": len(self.miners),
             "height": template.height if template is not None else None,
             "network_difficulty": template.difficulty if template is not None else None,
+            "waiting": self.waiting,
             "shares_accepted": self.counters["accepted"],
             "shares_accepted_stale": self.counters["accepted_stale"],
             "shares_rejected": dict(self.rejected),
@@ -584,10 +602,19 @@ class StratumServer:
             delay, failure = RETRY_SECONDS, ""
             while True:
                 self._wake = wake = anyio.Event()
+                reason = self._sync_reason()
+                if reason is not None:
+                    self._hold(reason)
+                    await anyio.sleep(self.sync_poll_seconds)
+                    continue
                 try:
                     parts = await source.template()
                     self._serial += 1
                     template = await anyio.to_thread.run_sync(_make_template, self._serial, parts)
+                except NodeBusyError as exc:  # the remote node is not synchronized
+                    self._hold(exc.reason)
+                    await anyio.sleep(self.sync_poll_seconds)
+                    continue
                 except UpstreamError as exc:
                     # the source logs a node going away and coming back
                     if not isinstance(exc, NodeUnavailableError) and str(exc) != failure:
@@ -606,9 +633,12 @@ class StratumServer:
                 delay, failure = RETRY_SECONDS, ""
                 current = self.template
                 moved = current is None or current.prev_id != template.prev_id
-                if current is not None and moved:
+                if current is not None and moved and self.waiting is None:
                     self._previous_tip, self._tip_changed = current.prev_id, self.clock()
                 self.template = template
+                if self.waiting is not None:
+                    logger.info("pool: the node is synchronized; jobs go out again")
+                    self.waiting = None
                 logger.debug(
                     "pool template %d at height %d, difficulty %d, %d transaction(s)",
                     template.serial,
@@ -620,7 +650,43 @@ class StratumServer:
                 if moved and self.on_tip is not None:
                     self.on_tip()
                 with anyio.move_on_after(self.config.refresh_seconds):
-                    await wake.wait()
+                    await self._next_round(wake)
+
+    def _sync_reason(self) -> str | None:
+        """Why the pool's own node may not mine now (None: it may). A remote node
+        decides for itself: its ``get_block_template`` answers ``Core is busy``."""
+        if self.config.node:
+            return None
+        allowed, reason = mining_allowed(self.node)
+        return None if allowed else reason
+
+    async def _next_round(self, wake: anyio.Event) -> None:
+        """Wait for ``wake`` (a new tip), or, with the node's own chain, for the node to
+        fall behind its network (checked every ``sync_poll_seconds``)."""
+        if self.config.node:
+            await wake.wait()
+            return
+        while not wake.is_set():
+            with anyio.move_on_after(self.sync_poll_seconds):
+                await wake.wait()
+            if self._sync_reason() is not None:
+                return
+
+    def _hold(self, reason: str) -> None:
+        """No jobs while the node may not mine: logins are refused with ``reason``, and
+        the last jobs are stale (a share is taken within the grace period, never as a
+        block); logged at once and every ``sync_log_seconds``."""
+        now = time.monotonic()
+        if self.waiting is None:
+            current = self.template
+            if current is not None:
+                self._previous_tip, self._tip_changed = current.prev_id, self.clock()
+            logger.info("pool: no jobs until the node is synchronized (%s)", reason)
+            self._waiting_logged = now
+        elif now - self._waiting_logged >= self.sync_log_seconds:
+            logger.info("pool: still waiting for the node (%s)", reason)
+            self._waiting_logged = now
+        self.waiting = reason
 
     def _next_ids(self, count: int) -> list[tuple[str, bytes]]:
         """``count`` fresh (job id, extra nonce) pairs."""
@@ -695,7 +761,7 @@ class StratumServer:
 
     async def _push_job(self, session: Session) -> None:
         template = self.template
-        if template is None or session.closed:
+        if template is None or session.closed or self.waiting is not None:
             return
         ((_, _, line),) = await self._make_jobs(template, [session])
         await session.send_line(line)
@@ -849,8 +915,8 @@ class StratumServer:
             await self._fail_login(session, req_id, f"Invalid address: {exc}")
             return
         template = self.template
-        if template is None:
-            await self._fail_login(session, req_id, "Pool not ready, try again later")
+        if template is None or self.waiting is not None:
+            await self._fail_login(session, req_id, self.waiting or NOT_READY)
             return
         worker = name.worker
         rigid = params.get("rigid")
@@ -914,7 +980,9 @@ class StratumServer:
                 await self._reject(session, req_id, protocol.INVALID_JOB_ID, fault=True)
             return
         template = self.template
-        stale = template is None or job.template.prev_id != template.prev_id
+        stale = (
+            template is None or self.waiting is not None or job.template.prev_id != template.prev_id
+        )
         if stale and not self._in_grace(job):
             await self._reject(session, req_id, protocol.BLOCK_EXPIRED)
             return

@@ -22,9 +22,10 @@ in, or a remote ZION node over its API (``[stratum] node``).
   for the accounting's wallet client. Both are blocking (the accounting calls them in
   worker threads) and open one short HTTP connection per call.
 
-Errors: :class:`UpstreamError` and its kinds: :class:`NodeUnavailableError` (no answer),
-:class:`NodeRpcError` (a JSON-RPC error answer), :class:`NodeAnswerError` (an answer that
-makes no sense); a block the remote node refuses raises :class:`BlockRefusedError`, a
+Errors: :class:`UpstreamError` and its kinds: :class:`NodeUnavailableError` (no answer;
+:class:`NodeBusyError`: the node is not synchronized and says why), :class:`NodeRpcError`
+(a JSON-RPC error answer), :class:`NodeAnswerError` (an answer that makes no sense); a
+block the remote node refuses raises :class:`BlockRefusedError`, a
 :class:`~zion_core.ValidationError` like the in-process chain's own refusals.
 """
 
@@ -94,6 +95,8 @@ INTERNAL: Final = -5
 WRONG_BLOCKBLOB: Final = -6
 BLOCK_NOT_ACCEPTED: Final = -7
 CORE_BUSY: Final = -9
+MAX_REASON: Final = 256
+"""The longest busy reason taken from the node (it is sent on to the miners)."""
 
 REFUSALS: Final = frozenset(
     {INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, UNAUTHORIZED, WRONG_PARAM}
@@ -112,6 +115,17 @@ class UpstreamError(ZionError):
 class NodeUnavailableError(UpstreamError):
     """No answer from the remote node: connection refused or lost, timeout, HTTP 5xx or
     429, or a node still starting (``Core is busy``)."""
+
+
+class NodeBusyError(NodeUnavailableError):
+    """The remote node answered ``Core is busy`` with a reason (``data.reason``): it is
+    not synchronized with its network, so it hands out no templates. ``reason`` is for
+    the miners (``synchronizing: height 120 of 500 (3 peers)``); the node answered, so
+    the call is not retried."""
+
+    def __init__(self, method: str, reason: str) -> None:
+        super().__init__(f"{method}: the node is busy ({reason})")
+        self.reason = reason
 
 
 class NodeAnswerError(UpstreamError):
@@ -210,6 +224,10 @@ def _rpc_result(method: str, response: httpx.Response) -> Any:
         if not isinstance(code, int):
             raise NodeAnswerError(f"{method}: a JSON-RPC error without a code")
         if code == CORE_BUSY:
+            data = error.get("data")
+            reason = data.get("reason") if isinstance(data, dict) else None
+            if isinstance(reason, str) and reason.strip():
+                raise NodeBusyError(method, reason.strip()[:MAX_REASON])
             raise NodeUnavailableError(f"{method}: the node is busy ({message})")
         raise NodeRpcError(method, code, message, error.get("data"))
     return body["result"]
@@ -329,6 +347,9 @@ class NodeClient:
                     if exc.code != UNAUTHORIZED or not self.token.reload():
                         raise
                     result = await once()  # the token file holds a new token
+            except NodeBusyError:
+                self.reachability.answered()
+                raise
             except NodeUnavailableError as exc:
                 error = exc
                 self.reachability.failed(exc)
