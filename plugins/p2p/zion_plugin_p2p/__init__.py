@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     )
 
 SECTION = "p2p"
+ZION_NEEDS = ("storage", "hasher")
+"""The p2p plugin serves a chain: it needs the chain's backends."""
 CHAIN_SERVICE = "chain"
 
 logger = logging.getLogger(__name__)

@@ -142,6 +142,8 @@ class Peer:
         self.getaddr_answered = False
         self.closed = False
         self.close_reason = ""
+        self.on_established: Callable[[], None] | None = None
+        """Called once when the handshake passes (the service's inbound accounting)."""
         self.cancel: Callable[[], None] | None = None
         """Ends the peer's tasks (set by the service once the handshake passed)."""
         send, receive = anyio.create_memory_object_stream[bytes](SEND_QUEUE_MESSAGES)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
 from zion_hookspecs import RpcMethod
 
 from .address import InvalidPeerAddressError, canonical_host
@@ -22,7 +24,7 @@ def _ok(**fields: Any) -> dict[str, Any]:
 
 
 def rpc_methods(service: P2PService) -> list[RpcMethod]:
-    def get_connections(params: Any = None) -> dict[str, Any]:
+    async def get_connections(params: Any = None) -> dict[str, Any]:
         return _ok(connections=service.connections())
 
     def get_peer_list(params: Any = None) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def rpc_methods(service: P2PService) -> list[RpcMethod]:
 
         return _ok(white_list=rows(book.tried()), gray_list=rows(book.new()))
 
-    def sync_info(params: Any = None) -> dict[str, Any]:
+    async def sync_info(params: Any = None) -> dict[str, Any]:
         status = service.sync_status()
         return _ok(
             height=status.height,
@@ -64,10 +66,14 @@ def rpc_methods(service: P2PService) -> list[RpcMethod]:
             ]
         )
 
-    def set_bans(params: Any = None) -> dict[str, Any]:
+    async def set_bans(params: Any = None) -> dict[str, Any]:
+        # on the event loop (a coroutine handler), as it disconnects peers; every entry is
+        # checked before any is applied
         if not isinstance(params, Mapping) or not isinstance(params.get("bans"), list):
             raise ValueError('set_bans takes {"bans": [{"host", "ban", "seconds"}...]}')
-        assert service.bans is not None
+        bans = service.bans
+        assert bans is not None
+        changes: list[tuple[str, int | None]] = []  # (host, seconds), None: unban
         for entry in params["bans"]:
             if not isinstance(entry, Mapping):
                 raise ValueError("each ban is an object with host, ban and seconds")
@@ -79,12 +85,22 @@ def rpc_methods(service: P2PService) -> list[RpcMethod]:
                 seconds = entry.get("seconds")
                 if type(seconds) is not int or not 0 < seconds <= MAX_BAN_SECONDS:
                     raise ValueError(f"seconds must be 1..{MAX_BAN_SECONDS}")
-                service.bans.ban(host, seconds, "set_bans")
-                for peer in service.established():
-                    if peer.host == host:
-                        service.drop(peer, "banned by the operator")
+                changes.append((host, seconds))
             else:
-                service.bans.unban(host)
+                changes.append((host, None))
+
+        def apply() -> None:  # the list is saved at each change: a worker thread
+            for host, seconds in changes:
+                if seconds is None:
+                    bans.unban(host)
+                else:
+                    bans.ban(host, seconds, "set_bans")
+
+        await anyio.to_thread.run_sync(apply)
+        banned = {host for host, seconds in changes if seconds is not None}
+        for peer in service.established():
+            if peer.host in banned:
+                service.drop(peer, "banned by the operator")
         return _ok()
 
     return [

@@ -125,6 +125,8 @@ class P2PService:
         self._wanted_blocks: dict[bytes, Peer] = {}
         """Full blocks asked for outside sync (a compact block that did not rebuild)."""
         self._tx_inflight: dict[bytes, float] = {}
+        self._handshaking: dict[str, int] = {}
+        """Inbound connections still in their handshake, by IP."""
         self._self_addresses: set[tuple[str, int]] = set()
         """Addresses that led back to this node (never dialled again)."""
 
@@ -325,10 +327,12 @@ class P2PService:
         refusal = ""
         if self.bans.is_banned(host):
             refusal = "banned"
-        elif self.incoming >= self.config.max_inbound:
+        elif self.incoming + sum(self._handshaking.values()) >= self.config.max_inbound:
             refusal = f"too many inbound connections ({self.config.max_inbound})"
-        elif sum(1 for p in self.established() if p.inbound and p.host == host) >= (
-            self.config.max_per_ip
+        elif (
+            sum(1 for p in self.established() if p.inbound and p.host == host)
+            + self._handshaking.get(host, 0)
+            >= self.config.max_per_ip
         ):
             refusal = f"too many connections from {host} ({self.config.max_per_ip})"
         if refusal:
@@ -341,7 +345,22 @@ class P2PService:
                     await stream.send(encode_frame(self.magic, Goodbye(refusal[:256])))
             await stream.aclose()
             return
-        await self._serve_peer(self._make_peer(stream, host, port, inbound=True))
+        # connections still in their handshake count against the limits too
+        self._handshaking[host] = self._handshaking.get(host, 0) + 1
+        peer = self._make_peer(stream, host, port, inbound=True)
+        peer.on_established = lambda: self._handshake_over(host)
+        try:
+            await self._serve_peer(peer)
+        finally:
+            if peer.on_established is not None:
+                self._handshake_over(host)
+
+    def _handshake_over(self, host: str) -> None:
+        left = self._handshaking.get(host, 0) - 1
+        if left > 0:
+            self._handshaking[host] = left
+        else:
+            self._handshaking.pop(host, None)
 
     def _make_peer(self, stream: ByteStream, host: str, port: int, *, inbound: bool) -> Peer:
         c = self.config
@@ -528,6 +547,9 @@ class P2PService:
             peer.claims(first.top_id, first.height, first.cumulative_difficulty)
             self.peers[first.nonce] = peer
             registered = True
+            if peer.on_established is not None:
+                peer.on_established()
+                peer.on_established = None
             self.ever_connected = True
             self.metrics.handshakes += 1
             logger.info(
@@ -550,8 +572,12 @@ class P2PService:
                 self.sync.peer_gone(peer)
                 self._drop_requests(peer)
                 logger.info("peer %s left: %s", peer.label, peer.close_reason or "disconnected")
+            banned = peer.close_reason.startswith("banned")
             peer.release()
             with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                if banned:  # tell the peer why, at once (its queue was dropped)
+                    with contextlib.suppress(PeerGoneError):
+                        await peer.send_now(Goodbye(peer.close_reason[:256]))
                 await peer.stream.aclose()
         return registered
 
@@ -781,17 +807,15 @@ class P2PService:
 
     async def _on_compact(self, peer: Peer, message: CompactBlock) -> None:
         peer.known_blocks.add(message.block_id)
-        chain = self.chain_service.chain
-        known, parent = await anyio.to_thread.run_sync(
-            lambda: (chain.has_block(message.block_id), chain.has_block(message.header.prev_id))
-        )
-        if known or message.block_id in self._pending_compact:
+        if message.block_id in self._pending_compact:
+            return
+        state, txs = await anyio.to_thread.run_sync(self._compact_state, message)
+        if state == "known":
             logger.debug("compact block %s from %s: known", message.block_id.hex()[:16], peer.label)
             return
-        if not parent:
+        if state == "orphan":
             await self._ask_headers(peer)
             return
-        txs = await anyio.to_thread.run_sync(self._rebuild, message)
         missing = tuple(i for i, tx in enumerate(txs) if tx is None)
         if missing:
             self._pending_compact[message.block_id] = (peer, message, txs)
@@ -799,6 +823,16 @@ class P2PService:
             peer.send(GetBlockTxs(message.block_id, missing))
             return
         await self._assemble(peer, message, [tx for tx in txs if tx is not None])
+
+    def _compact_state(self, message: CompactBlock) -> tuple[str, list[Transaction | None]]:
+        """Whether the block is known, an orphan, or rebuilt from the mempool (the
+        transactions, None where missing), in one trip to a worker thread."""
+        chain = self.chain_service.chain
+        if chain.has_block(message.block_id):
+            return "known", []
+        if not chain.has_block(message.header.prev_id):
+            return "orphan", []
+        return "new", self._rebuild(message)
 
     def _rebuild(self, message: CompactBlock) -> list[Transaction | None]:
         """The block's transactions found in the mempool by short id (None: missing)."""
