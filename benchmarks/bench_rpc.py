@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import http.client
 import importlib.machinery
@@ -81,26 +80,35 @@ import math
 import os
 import platform
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 import provenance  # noqa: E402  (benchmarks/provenance.py)
+from _daemons import (  # noqa: E402  (benchmarks/_daemons.py)
+    ZION_NODE,
+    Server,
+    busy_cpu_seconds,
+    free_port,
+    log,
+    machine,
+    monero_address,
+    monerod_server,
+    monerod_version,
+    proc_cpu,
+    stopped_at_exit,
+    zion_env,
+)
 
-from zion_core.chain import base58  # noqa: E402
-from zion_core.chain.codec import encode_varint  # noqa: E402
-from zion_core.chain.hashing import keccak256  # noqa: E402
 from zion_core.chain.keys import WalletKeys  # noqa: E402
 
 GOAL_RATIO = 1.0
@@ -114,11 +122,7 @@ MIN_QUIET_CALLS = 500
 
 METHODS = ("get_info", "get_block_template", "get_last_block_header", "GET /get_height")
 SERVERS = ("hypercorn", "hypercorn-trio", "uvicorn", "uvicorn-httptools")
-MONERO_MAINNET_TAG = 18
-"""Address prefix of a Monero mainnet standard address (regtest uses mainnet's)."""
 KEYS = WalletKeys.from_seed(bytes(32))
-ZION_NODE = "import sys; from zion_core.cli import entry; sys.argv[0] = 'zion'; entry()"
-"""What the ``zion`` console script runs, started with this interpreter."""
 CODE = [
     "plugins/jsonrpc/zion_plugin_jsonrpc/app.py",
     "plugins/jsonrpc/zion_plugin_jsonrpc/api.py",
@@ -129,166 +133,9 @@ CODE = [
 ]
 
 
-def log(message: str) -> None:
-    """Progress, on stderr."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def zion_address() -> str:
     """The devnet address of the benchmark's wallet."""
     return str(KEYS.address("devnet"))
-
-
-def monero_address() -> str:
-    """The same keys as a Monero mainnet-format standard address (what regtest takes)."""
-    address = KEYS.address("devnet")
-    body = encode_varint(MONERO_MAINNET_TAG) + address.spend_key + address.view_key
-    return base58.encode(body + keccak256(body)[:4])
-
-
-# -- processes ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: be killed when the benchmark process dies (Linux)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM in bytes, and the thread count, from ``/proc/<pid>/status``."""
-    out: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-            elif key == "Threads":
-                out[key] = int(value)
-    return out
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of every thread of ``pid`` (0 when gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def busy_cpu_seconds() -> float:
-    """CPU time all cores spent busy since boot, from /proc/stat (0 when unknown)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    except OSError:
-        return 0.0
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Server:
-    """One server process under test."""
-
-    name: str
-    kind: str
-    argv: list[str]
-    port: int
-    workdir: Path
-    address: str
-    stop_signal: int = signal.SIGINT
-    env: dict[str, str] | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    logfile: IO[bytes] | None = None
-    memory: dict[str, dict[str, int]] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def is_zion(self) -> bool:
-        return self.kind != "monerod"
-
-    def start(self) -> None:
-        """Start the process (its own session, output to ``workdir/server.log``)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.logfile = (self.workdir / "server.log").open("wb")
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self.logfile,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            env=self.env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-
-    def log_tail(self, lines: int = 30) -> str:
-        path = self.workdir / "server.log"
-        text = path.read_text(errors="replace") if path.exists() else "(no output)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def wait_ready(self, timeout: float) -> None:
-        """Poll ``GET /get_height`` until it answers 200 (fail if the process exits)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with status {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                try:
-                    conn.request("GET", "/get_height")
-                    if conn.getresponse().status == 200:
-                        return
-                finally:
-                    conn.close()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} did not answer within {timeout:.0f} s")
-            time.sleep(0.2)
-
-    def record_memory(self, when: str) -> dict[str, int]:
-        status = proc_status(self.pid)
-        self.memory[when] = status
-        return status
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the process to stop; kill it if it is still there after ``timeout``."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            self._close_log()
-            return
-        try:
-            proc.send_signal(self.stop_signal)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name} did not stop within {timeout:.0f} s: killed")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            self._close_log()
-
-    def _close_log(self) -> None:
-        if self.logfile is not None:
-            self.logfile.close()
-            self.logfile = None
 
 
 def zion_server(kind: str, workdir: Path, uvicorn_path: Path | None = None) -> Server:
@@ -321,46 +168,12 @@ def zion_server(kind: str, workdir: Path, uvicorn_path: Path | None = None) -> S
         argv = [sys.executable, str(HERE / "rpc_uvicorn.py"), "--http", http, *node_args]
     else:
         raise ValueError(f"unknown server {kind!r}")
-    # the node reads ZION_* variables (plugins, config file): leave the caller's out
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZION_")}
+    env = zion_env()
     if uvicorn_path is not None and kind.startswith("uvicorn"):
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(uvicorn_path), env.get("PYTHONPATH", "")) if p
         )
     return Server(f"zion/{kind}", kind, argv, port, workdir, zion_address(), env=env)
-
-
-def monerod_server(binary: str, workdir: Path) -> Server:
-    """monerod in regtest mode, offline, fixed difficulty 1, RPC on a free loopback port."""
-    port, p2p = free_port(), free_port()
-    argv = [
-        binary,
-        "--regtest",
-        "--offline",
-        "--fixed-difficulty",
-        "1",
-        "--data-dir",
-        str(workdir / "data"),
-        "--rpc-bind-ip",
-        "127.0.0.1",
-        "--rpc-bind-port",
-        str(port),
-        "--p2p-bind-ip",
-        "127.0.0.1",
-        "--p2p-bind-port",
-        str(p2p),
-        "--no-zmq",
-        "--no-igd",
-        "--disable-dns-checkpoints",
-        "--check-updates",
-        "disabled",
-        "--non-interactive",
-        "--log-level",
-        "0",
-        "--log-file",
-        str(workdir / "monerod.log"),
-    ]
-    return Server("monerod", "monerod", argv, port, workdir, monero_address(), signal.SIGTERM)
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -639,52 +452,8 @@ def versions(monerod: str | None, uvicorn_path: Path | None) -> dict[str, str]:
         for found in distributions(path=[str(uvicorn_path)]):
             out[found.metadata["Name"]] = found.version
     if monerod:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            text = subprocess.run(
-                [monerod, "--version"], capture_output=True, text=True, timeout=30, check=False
-            ).stdout
-            out["monerod"] = text.strip().splitlines()[-1] if text.strip() else "?"
+        out["monerod"] = monerod_version(monerod)
     return out
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "loadavg_start": os.getloadavg(),
-        "utc_start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-    }
-
-
-@contextlib.contextmanager
-def stopped_at_exit(servers: list[Server]) -> Iterator[None]:
-    """Stop every server on the way out, whatever happens (SIGTERM included)."""
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        log("SIGTERM: stopping the servers")
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    # Ctrl-C raises KeyboardInterrupt even where SIGINT was inherited ignored (``cmd &``)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        for server in servers:
-            try:
-                server.stop()
-            except BaseException as exc:  # keep stopping the others
-                log(f"stopping {server.name}: {exc!r}")
-                if server.proc is not None and server.proc.poll() is None:
-                    server.proc.kill()
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
 
 
 def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -693,7 +462,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     servers = [zion_server(kind, workdir / kind, args.uvicorn_path) for kind in kinds]
     monerod = None if args.no_monerod else (args.monerod or shutil.which("monerod"))
     if monerod:
-        servers.append(monerod_server(monerod, workdir / "monerod"))
+        servers.append(monerod_server(monerod, workdir / "monerod", monero_address(KEYS)))
     else:
         log("monerod not found (or --no-monerod): measuring ZION alone, no ratios")
     results: dict[str, Any] = {
