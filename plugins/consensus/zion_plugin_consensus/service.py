@@ -219,6 +219,9 @@ class ChainService:
             self.node.emit("block_connected", block=new, height=meta.height)
         if result.returned_txs:
             mempool.return_transactions(result.returned_txs)
+            for tx in result.returned_txs:  # back in the pool: announced like new ones
+                if tx.txid in mempool:
+                    self.node.emit("tx_accepted", tx=tx)
         return result
 
     def submit_transaction(self, tx: Transaction) -> bool:
