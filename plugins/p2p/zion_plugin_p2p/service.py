@@ -77,6 +77,8 @@ SAVE_SECONDS: Final = 300.0
 DIAL_SECONDS: Final = 1.0
 MAX_BACKOFF: Final = 15.0
 """The longest wait between two attempts to reach a configured peer."""
+MAX_POOL_INV: Final = 5_000
+"""Pooled transactions announced to a peer when it connects, at most."""
 BLOCK_RESPONSE_BYTES: Final = MAX_PAYLOAD - 64 * 1024
 """A ``Blocks`` answer stops adding blocks past this size (the rest is asked again)."""
 
@@ -657,7 +659,15 @@ class P2PService:
             peer.send(GetAddr())
         elif peer.listen_address is not None:
             self.book.add([peer.listen_address], source=peer.host)
+        # what our pool holds, announced like new transactions (after a partition, the
+        # other side hears of transactions it missed)
+        pooled = await anyio.to_thread.run_sync(self._pooled_txids)
+        for txid in pooled:
+            peer.schedule_inv(txid, self.config.tx_relay_delay, self.rng)
         await self._maybe_sync(peer)
+
+    def _pooled_txids(self) -> list[bytes]:
+        return [tx.txid for tx in self.chain_service.mempool.transactions()][:MAX_POOL_INV]
 
     async def _maybe_sync(self, peer: Peer) -> None:
         chain = self.chain_service.chain
