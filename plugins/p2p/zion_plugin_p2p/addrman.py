@@ -32,14 +32,12 @@ the event loop keeps using the book.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import logging
 import math
 import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -47,6 +45,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
+
+from zion_core.files import write_atomic
 
 from .address import InvalidPeerAddressError, PeerAddress, canonical_host
 
@@ -484,7 +484,7 @@ class AddressBook:
                 data = self._encode()
                 self._dirty = False
             try:
-                _write_atomic(self.path, data)
+                write_atomic(self.path, data)
             except BaseException:
                 with self._lock:
                     self._dirty = True
@@ -694,7 +694,7 @@ class BanList:
         }
         data = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
         try:
-            _write_atomic(self.path, data)
+            write_atomic(self.path, data)
         except OSError as exc:
             logger.warning("could not save the ban list to %s: %s", self.path, exc)
 
@@ -832,36 +832,3 @@ def _read_document(path: Path, lists: tuple[str, ...], what: str) -> dict[str, A
             )
         return None
     return document
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` by a file holding ``data``: a crash leaves the old file or the new
-    one. The directory is created when missing."""
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the new directory entry durable (best effort: not every platform allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -20,12 +20,13 @@ guarded by a lock, so any thread may call any method; calls run one at a time.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+
+from zion_core.files import fsync_dir
 
 from .config import SqliteConfig
 from .errors import (
@@ -65,20 +66,6 @@ def prefix_successor(prefix: bytes) -> bytes | None:
 def _check_bytes(what: str, obj: object) -> None:
     if not isinstance(obj, bytes):
         raise InvalidBatchError(f"{what} must be bytes, not {type(obj).__name__} ({obj!r:.60})")
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new directory entry durable (best effort: not every platform allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class SqliteStore:
@@ -284,7 +271,7 @@ class SqliteBackend:
             conn.close()
             raise
         if not exists:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         return SqliteStore(path, conn)
 
     def _configure(self, conn: sqlite3.Connection, path: Path, *, create: bool) -> None:
